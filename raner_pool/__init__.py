@@ -1,0 +1,34 @@
+"""raner_pool: serve Chinese NER (PER, LOC, ORG) from ModelScope RaNER models to many callers at once.
+
+    from raner_pool import RaNERModelPool
+    with RaNERModelPool("default", pool_size=4) as pool:
+        pool.predict("阿里巴巴集团创始人马云在杭州出席了技术峰会。")
+"""
+
+from raner_pool.backends import BACKENDS, Backend, load_backend
+from raner_pool.engine import EngineConfig, NEREngine
+from raner_pool.entities import Entity
+from raner_pool.errors import ModelNotAvailable, PoolClosed, PoolTimeout, RaNERError
+from raner_pool.hub import DEFAULT_MODEL_DIR, resolve_model_dir
+from raner_pool.pool import PoolConfig, PoolStats, RaNERModelPool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MODEL_DIR",
+    "Backend",
+    "EngineConfig",
+    "Entity",
+    "ModelNotAvailable",
+    "NEREngine",
+    "PoolClosed",
+    "PoolConfig",
+    "PoolStats",
+    "PoolTimeout",
+    "RaNERError",
+    "RaNERModelPool",
+    "__version__",
+    "load_backend",
+    "resolve_model_dir",
+]

@@ -1,0 +1,39 @@
+"""Hugging Face `AutoModelForTokenClassification` dirs (the seed server's path); argmax decoding, no CRF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raner_pool.errors import ModelNotAvailable
+from raner_pool.tokenization import CharTokenizer
+
+
+class TransformersBackend:
+    """A token-classification model and tokenizer loaded by `transformers` from a local dir."""
+
+    kind = "transformers"
+    crf = None
+
+    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        if not (model_dir / "config.json").is_file():
+            raise ModelNotAvailable(f"{model_dir} is not a Hugging Face model dir: it has no config.json")
+        self.model_dir = model_dir
+        self.device = torch.device(device)
+        self.model = AutoModelForTokenClassification.from_pretrained(model_dir).to(self.device).eval()
+        self.tokenizer = CharTokenizer(AutoTokenizer.from_pretrained(model_dir))
+        id2label = self.model.config.id2label
+        self.labels = [id2label[i] for i in range(len(id2label))]
+        self.max_positions = min(getattr(self.model.config, "max_position_embeddings", 512), 512)
+
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=torch.from_numpy(input_ids).to(self.device),
+                attention_mask=torch.from_numpy(attention_mask).to(self.device),
+            ).logits
+        return logits.float().cpu().numpy()

@@ -1,0 +1,126 @@
+"""`raner-pool`: predict, annotate files, score on MSRA, and run a demo from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from raner_pool.backends import BACKENDS
+from raner_pool.errors import RaNERError
+from raner_pool.pool import RaNERModelPool
+
+DEMO_TEXTS = [
+    "阿里巴巴集团创始人马云在杭州出席了技术峰会。",
+    "据说，刘德华平时生活在香港，但是他喜欢去北京钓鱼。",
+    "国务院总理李克强在中南海会见了联合国秘书长古特雷斯。",
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except RaNERError as error:
+        print(f"raner-pool: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raner-pool", description="Chinese NER (PER/LOC/ORG) with RaNER models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--model", default="default", help="'default', a local model dir or a ModelScope id")
+        command.add_argument("--backend", default="modelscope", choices=BACKENDS)
+        return command
+
+    predict = add("predict", "Print the entities of TEXT as JSON.")
+    predict.add_argument("text", help="the text; '-' reads standard input")
+    predict.set_defaults(run=_predict)
+
+    annotate = add("annotate", "Write one JSON line of entities per line of FILE.")
+    annotate.add_argument("file", type=Path)
+    annotate.add_argument("-o", "--output", type=Path, required=True, help="the .jsonl file to write")
+    annotate.add_argument("--skip-existing", action="store_true", help="resume: keep lines already in OUTPUT")
+    annotate.add_argument("--batch-size", type=int, default=64)
+    annotate.set_defaults(run=_annotate)
+
+    evaluate = add("eval", "Score the model on MSRA test: entity-level precision, recall, F1.")
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N of the 5,000 sentences")
+    evaluate.set_defaults(run=_eval)
+
+    demo = add("demo", "Run the model on a few example sentences.")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _pool(args: argparse.Namespace) -> RaNERModelPool:
+    return RaNERModelPool(args.model, pool_size=1, backend=args.backend)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    entities = _pool(args).predict(text)
+    print(json.dumps([e.to_dict() for e in entities], ensure_ascii=False))
+    return 0
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    lines = args.file.read_text(encoding="utf-8").splitlines()
+    done = _completed_lines(args.output) if args.skip_existing else 0
+    if done > len(lines):
+        raise RaNERError(f"{args.output} has {done} lines but {args.file} only {len(lines)}: wrong output file?")
+    pool = _pool(args)
+    mode = "a" if done else "w"
+    with open(args.output, mode, encoding="utf-8") as out, tqdm(
+        total=len(lines), initial=done, unit="line", disable=None
+    ) as progress:
+        for start in range(done, len(lines), args.batch_size):
+            chunk = lines[start : start + args.batch_size]
+            for offset, (text, entities) in enumerate(zip(chunk, pool.predict_batch(chunk), strict=True)):
+                record = {"line": start + offset + 1, "text": text, "entities": [e.to_dict() for e in entities]}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            progress.update(len(chunk))
+    return 0
+
+
+def _completed_lines(output: Path) -> int:
+    """Complete JSON lines already in `output`; a torn last line (from a crash) is cut off."""
+    if not output.exists():
+        return 0
+    data = output.read_bytes()
+    keep = data[: data.rfind(b"\n") + 1]
+    if len(keep) != len(data):
+        output.write_bytes(keep)
+    return keep.count(b"\n")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from raner_pool.evaluation import evaluate_on_msra, format_scores
+
+    pool = _pool(args)
+    scores = evaluate_on_msra(pool.predict_batch, args.limit)
+    print(format_scores(scores))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    pool = _pool(args)
+    for text, entities in zip(DEMO_TEXTS, pool.predict_batch(DEMO_TEXTS), strict=True):
+        print(text)
+        for e in entities:
+            print(f"  {e.type:<4} [{e.start:>3}, {e.end:>3})  {e.span}  p={e.prob:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The batched NER engine: texts in, entities out, with no ModelScope pipeline on the hot path.
+
+One call: tokenise every text per code point, cut long texts into windows,
+sort the windows by length and pack them into batches under a padded-token
+budget, run one forward pass per batch, decode each window (CRF Viterbi, or
+argmax for models without a CRF), stitch windows back together and turn
+tags into spans with code-point offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from raner_pool.backends.base import Backend
+from raner_pool.crf import viterbi_decode
+from raner_pool.entities import Entity
+from raner_pool.tagging import decode_spans
+from raner_pool.windows import Window, plan_windows
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Batching and windowing knobs of one engine."""
+
+    max_batch_tokens: int = 8192
+    """Padded tokens per forward pass (longest window x windows in the batch)."""
+    max_batch_size: int = 64
+    """Windows per forward pass."""
+    window_overlap: int = 64
+    """Characters shared by neighbouring windows of a long text."""
+    max_window_tokens: int | None = None
+    """Sub-tokens per window; None: as many as the model has positions (minus [CLS] and [SEP])."""
+
+
+@dataclass
+class _Segment:
+    """One window of one text, and after the forward pass its per-character tags and probabilities."""
+
+    text_index: int
+    window: Window
+    char_ids: list[tuple[int, ...]]
+    tags: np.ndarray | None = None
+    probs: np.ndarray | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(len(ids) for ids in self.char_ids) + 2
+
+
+class NEREngine:
+    """Runs a backend on batches of texts. Stateless apart from the shared backend: safe across threads."""
+
+    def __init__(self, backend: Backend, config: EngineConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or EngineConfig()
+        self.window_tokens = backend.max_positions - 2
+        if self.config.max_window_tokens is not None:
+            self.window_tokens = min(self.window_tokens, self.config.max_window_tokens)
+        if not 0 <= self.config.window_overlap < self.window_tokens:
+            raise ValueError(f"window_overlap must be between 0 and {self.window_tokens - 1} (the window size - 1)")
+
+    def predict(self, text: str) -> list[Entity]:
+        """Entities of one text."""
+        return self.predict_batch([text])[0]
+
+    def predict_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """Entities of each text, in the order given."""
+        if isinstance(texts, str):
+            raise TypeError("predict_batch takes a list of texts; use predict for a single text")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
+        segments = [seg for index, text in enumerate(texts) for seg in self._segments(index, text)]
+        for batch in self._batches(segments):
+            self._run_batch(batch)
+        by_text: list[list[_Segment]] = [[] for _ in texts]
+        for segment in segments:
+            by_text[segment.text_index].append(segment)
+        return [self._entities(text, segs) for text, segs in zip(texts, by_text, strict=True)]
+
+    def _segments(self, text_index: int, text: str) -> list[_Segment]:
+        char_ids = self.backend.tokenizer.encode(text)
+        if not char_ids:
+            return []
+        limit = self.window_tokens
+        char_ids = [ids if len(ids) <= limit else ids[:limit] for ids in char_ids]
+        windows = plan_windows([len(ids) for ids in char_ids], limit, self.config.window_overlap)
+        return [_Segment(text_index, w, char_ids[w.start : w.end]) for w in windows]
+
+    def _batches(self, segments: list[_Segment]) -> list[list[_Segment]]:
+        """Length-sorted batches under the padded-token budget and the size cap."""
+        batches: list[list[_Segment]] = []
+        current: list[_Segment] = []
+        for segment in sorted(segments, key=lambda s: s.n_tokens):
+            padded = segment.n_tokens * (len(current) + 1)
+            if current and (padded > self.config.max_batch_tokens or len(current) >= self.config.max_batch_size):
+                batches.append(current)
+                current = []
+            current.append(segment)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _run_batch(self, batch: list[_Segment]) -> None:
+        tokenizer = self.backend.tokenizer
+        width = max(s.n_tokens for s in batch)
+        longest = max(len(s.char_ids) for s in batch)
+        input_ids = np.full((len(batch), width), tokenizer.pad_id, dtype=np.int64)
+        attention = np.zeros((len(batch), width), dtype=np.int64)
+        # position of each character's first sub-token; padding points at [CLS] and is masked by length
+        first_token = np.zeros((len(batch), longest), dtype=np.int64)
+        lengths = np.array([len(s.char_ids) for s in batch], dtype=np.int64)
+        for row, segment in enumerate(batch):
+            flat = [tokenizer.cls_id, *(t for ids in segment.char_ids for t in ids), tokenizer.sep_id]
+            input_ids[row, : len(flat)] = flat
+            attention[row, : len(flat)] = 1
+            sizes = np.fromiter((len(ids) for ids in segment.char_ids), dtype=np.int64, count=len(segment.char_ids))
+            first_token[row, : len(sizes)] = 1 + np.cumsum(sizes) - sizes
+        scores = self.backend.emissions(input_ids, attention)
+        char_scores = np.take_along_axis(scores, first_token[:, :, None], axis=1)
+        if self.backend.crf is not None:
+            paths = viterbi_decode(char_scores, lengths, self.backend.crf)
+        else:
+            paths = [char_scores[row, : lengths[row]].argmax(axis=-1) for row in range(len(batch))]
+        probs = _softmax(char_scores)
+        for row, segment in enumerate(batch):
+            segment.tags = paths[row]
+            segment.probs = probs[row, np.arange(lengths[row]), paths[row]]
+
+    def _entities(self, text: str, segments: list[_Segment]) -> list[Entity]:
+        if not segments:
+            return []
+        tags = np.zeros(len(text), dtype=np.int64)
+        probs = np.zeros(len(text), dtype=np.float32)
+        for segment in segments:
+            w = segment.window
+            assert segment.tags is not None and segment.probs is not None
+            tags[w.own_start : w.own_end] = segment.tags[w.own_start - w.start : w.own_end - w.start]
+            probs[w.own_start : w.own_end] = segment.probs[w.own_start - w.start : w.own_end - w.start]
+        labels = self.backend.labels
+        return [
+            Entity(span.type, span.start, span.end, text[span.start : span.end], float(probs[span.start]))
+            for span in decode_spans([labels[t] for t in tags.tolist()])
+        ]
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    result: np.ndarray = shifted / shifted.sum(axis=-1, keepdims=True)
+    return result

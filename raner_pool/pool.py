@@ -1,0 +1,138 @@
+"""A thread-safe pool of NER engine instances over one shared copy of the model weights."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from raner_pool.backends import Backend, load_backend
+from raner_pool.engine import EngineConfig, NEREngine
+from raner_pool.entities import Entity
+from raner_pool.errors import PoolClosed, PoolTimeout
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How a pool is built: which model, on which runtime and device, how many instances."""
+
+    model: str = "default"
+    """"default", a local model dir, or a ModelScope id."""
+    pool_size: int = 4
+    backend: str = "modelscope"
+    device: str = "cpu"
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of the pool's state and counters."""
+
+    size: int
+    idle: int
+    in_use: int
+    waiting: int
+    served: int
+    failed: int
+
+
+class RaNERModelPool:
+    """`pool_size` engine instances in a `queue.Queue`, checked out and returned by callers.
+
+    Every instance runs the same backend, so the weights are held once
+    (inference only reads them) and the pool bounds how many calls run at once.
+    A checked-out instance goes back to the queue on every exit path.
+
+        with RaNERModelPool("default", pool_size=4) as pool:
+            pool.predict("阿里巴巴集团创始人马云在杭州出席了技术峰会。")
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = "default",
+        pool_size: int = 4,
+        *,
+        backend: str = "modelscope",
+        device: str = "cpu",
+        engine_config: EngineConfig | None = None,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
+        self.config = PoolConfig(str(model), pool_size, backend, device, engine_config or EngineConfig())
+        self.backend: Backend = load_backend(model, backend, device)
+        self._idle: queue.Queue[NEREngine] = queue.Queue(maxsize=pool_size)
+        for _ in range(pool_size):
+            self._idle.put(NEREngine(self.backend, self.config.engine))
+        self._lock = threading.Lock()
+        self._waiting = self._served = self._failed = 0
+        self._closed = False
+
+    @property
+    def labels(self) -> list[str]:
+        """The model's tag labels, in label-id order."""
+        return list(self.backend.labels)
+
+    @contextmanager
+    def checkout(self, timeout: float | None = None) -> Iterator[NEREngine]:
+        """Borrow an instance, waiting up to `timeout` seconds (None: forever); it is always returned."""
+        engine = self._acquire(timeout)
+        try:
+            yield engine
+        except BaseException:
+            with self._lock:
+                self._failed += 1
+            raise
+        else:
+            with self._lock:
+                self._served += 1
+        finally:
+            self._idle.put(engine)
+
+    def predict(self, text: str, timeout: float | None = None) -> list[Entity]:
+        """Entities of `text`, run on the next free instance."""
+        with self.checkout(timeout) as engine:
+            return engine.predict(text)
+
+    def predict_batch(self, texts: Sequence[str], timeout: float | None = None) -> list[list[Entity]]:
+        """Entities of each text, in order, batched through one instance."""
+        with self.checkout(timeout) as engine:
+            return engine.predict_batch(texts)
+
+    def stats(self) -> PoolStats:
+        """Size, idle and in-use instances, callers waiting, calls served and failed."""
+        with self._lock:
+            idle = self._idle.qsize()
+            size = self.config.pool_size
+            return PoolStats(size, idle, size - idle, self._waiting, self._served, self._failed)
+
+    def close(self) -> None:
+        """Stop accepting calls; calls already running finish normally."""
+        self._closed = True
+
+    def __enter__(self) -> RaNERModelPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _acquire(self, timeout: float | None) -> NEREngine:
+        if self._closed:
+            raise PoolClosed("the pool is closed")
+        with self._lock:
+            self._waiting += 1
+        try:
+            engine = self._idle.get(timeout=timeout)
+        except queue.Empty:
+            raise PoolTimeout(
+                f"no pool instance became free within {timeout} s (pool_size={self.config.pool_size})"
+            ) from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if self._closed:
+            self._idle.put(engine)
+            raise PoolClosed("the pool is closed")
+        return engine
