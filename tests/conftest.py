@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny ModelScope RaNER dir built on the fly, and the shipped default model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RANER_POOL_OFFLINE", "1")  # tests never contact a model hub
+
+from raner_pool import Entity, RaNERModelPool  # noqa: E402
+from raner_pool.modeldir import SPECIAL_TOKENS, EncoderShape, build_random_model  # noqa: E402
+
+TINY_VOCAB = [*SPECIAL_TOKENS, *"阿里巴集团创始人马云在杭州出席了技术峰会。北京上海刘德华平时生活香港但是他喜欢去钓鱼据说，", *"abc123"]
+TINY_SHAPE = EncoderShape(layers=1, hidden=32, heads=2, intermediate=64)
+
+SAMPLE_TEXTS = [
+    "阿里巴巴集团创始人马云在杭州出席了技术峰会。",
+    "据说，刘德华平时生活在香港，但是他喜欢去北京钓鱼",
+    "",
+    "abc 北京 123",
+    "😀马云🇨🇳在上海",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer, 32-hidden transformer-crf dir with random weights: fast, and loads like a real RaNER."""
+    return build_random_model(tmp_path_factory.mktemp("tiny") / "model", TINY_VOCAB, TINY_SHAPE, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_pool(tiny_model_dir: Path) -> RaNERModelPool:
+    return RaNERModelPool(tiny_model_dir, pool_size=4)
+
+
+@pytest.fixture(scope="session")
+def default_pool() -> RaNERModelPool:
+    return RaNERModelPool("default", pool_size=2)
+
+
+def assert_same_results(actual: list[list[Entity]], expected: list[list[Entity]]) -> None:
+    """Same entities, text for text; probabilities equal up to float noise from different batch padding."""
+    assert [[(e.type, e.start, e.end, e.span) for e in r] for r in actual] == [
+        [(e.type, e.start, e.end, e.span) for e in r] for r in expected
+    ]
+    for got, want in zip(actual, expected, strict=True):
+        assert [e.prob for e in got] == pytest.approx([e.prob for e in want], abs=1e-5)

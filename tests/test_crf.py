@@ -1,0 +1,35 @@
+"""The numpy Viterbi must pick exactly the paths ModelScope's own CRF picks."""
+
+import numpy as np
+import torch
+from modelscope.models.nlp.heads.crf_head import CRF
+
+from raner_pool.crf import CRFParams, viterbi_decode
+
+
+def test_matches_modelscope_crf_decode():
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    for tags in (3, 13):
+        crf = CRF(tags, batch_first=True)
+        with torch.no_grad():
+            crf.transitions.normal_(0, 2)
+            crf.start_transitions.normal_(0, 2)
+            crf.end_transitions.normal_(0, 2)
+        params = CRFParams(
+            crf.start_transitions.detach().numpy(), crf.end_transitions.detach().numpy(), crf.transitions.detach().numpy()
+        )
+        emissions = rng.normal(size=(8, 20, tags)).astype(np.float32)
+        lengths = np.array([20, 1, 5, 19, 7, 2, 20, 11])
+        mask = torch.arange(20)[None, :] < torch.from_numpy(lengths)[:, None]
+        expected = crf.decode(torch.from_numpy(emissions), mask).squeeze(0)
+        ours = viterbi_decode(emissions, lengths, params)
+        for row, length in enumerate(lengths):
+            assert ours[row].tolist() == expected[row, :length].tolist()
+
+
+def test_zero_length_and_single_step():
+    params = CRFParams(np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros((3, 3), np.float32))
+    emissions = np.array([[[0.0, 2.0, 1.0]], [[0.0, 0.0, 0.0]]], dtype=np.float32)
+    paths = viterbi_decode(emissions, np.array([1, 0]), params)
+    assert paths[0].tolist() == [1] and paths[1].tolist() == []

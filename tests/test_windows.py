@@ -1,0 +1,34 @@
+import pytest
+
+from raner_pool.windows import plan_windows
+
+
+def check_cover(counts: list[int], max_tokens: int, overlap: int) -> None:
+    windows = plan_windows(counts, max_tokens, overlap)
+    assert windows[0].start == 0 and windows[-1].end == len(counts)
+    owned = [i for w in windows for i in range(w.own_start, w.own_end)]
+    assert owned == list(range(len(counts))), "every character is owned by exactly one window, in order"
+    for w in windows:
+        assert sum(counts[w.start : w.end]) <= max_tokens
+        assert w.start <= w.own_start <= w.own_end <= w.end
+    for left, right in zip(windows, windows[1:]):
+        assert right.start < left.end, "neighbours overlap"
+        shared = left.end - right.start
+        assert min(left.end - left.own_end, right.own_start - right.start) >= shared // 2, "cut mid-overlap"
+
+
+def test_short_text_is_one_window():
+    assert len(plan_windows([1] * 10, 510, 64)) == 1
+
+
+@pytest.mark.parametrize("n", [511, 1000, 5000, 12345])
+def test_long_texts_are_covered(n: int):
+    check_cover([1] * n, 510, 64)
+
+
+def test_characters_with_several_subtokens():
+    check_cover([1, 3, 2, 1, 1, 4] * 50, 32, 8)
+
+
+def test_tiny_budget_still_progresses():
+    check_cover([1] * 50, 3, 5)
