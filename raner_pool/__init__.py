@@ -6,9 +6,9 @@
 """
 
 from raner_pool.backends import BACKENDS, Backend, load_backend
-from raner_pool.engine import EngineConfig, NEREngine
+from raner_pool.engine import EngineConfig, NEREngine, TokenClassification
 from raner_pool.entities import Entity
-from raner_pool.errors import ModelNotAvailable, PoolClosed, PoolTimeout, RaNERError
+from raner_pool.errors import ModelNotAvailable, PoolBusy, PoolClosed, PoolTimeout, RaNERError
 from raner_pool.hub import DEFAULT_MODEL_DIR, resolve_model_dir
 from raner_pool.pool import PoolConfig, PoolStats, RaNERModelPool
 
@@ -22,12 +22,14 @@ __all__ = [
     "Entity",
     "ModelNotAvailable",
     "NEREngine",
+    "PoolBusy",
     "PoolClosed",
     "PoolConfig",
     "PoolStats",
     "PoolTimeout",
     "RaNERError",
     "RaNERModelPool",
+    "TokenClassification",
     "__version__",
     "load_backend",
     "resolve_model_dir",

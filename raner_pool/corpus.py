@@ -56,7 +56,7 @@ def read_tagged_sentences(path: Path) -> Iterator[TaggedSentence]:
 
 def load_msra(split: str, limit: int | None = None) -> list[TaggedSentence]:
     """The MSRA `train` (50,289 sentences) or `test` (5,000) split, optionally the first `limit`."""
-    sentences = []
+    sentences: list[TaggedSentence] = []
     for sentence in read_tagged_sentences(msra_path(split)):
         if limit is not None and len(sentences) >= limit:
             break

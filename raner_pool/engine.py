@@ -44,6 +44,8 @@ class _Segment:
     char_ids: list[tuple[int, ...]]
     tags: np.ndarray | None = None
     probs: np.ndarray | None = None
+    token_probs: np.ndarray | None = None
+    """Label probabilities of every token, [CLS] and [SEP] included; kept only when asked for."""
 
     @property
     def n_tokens(self) -> int:
@@ -68,6 +70,23 @@ class NEREngine:
 
     def predict_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
         """Entities of each text, in the order given."""
+        by_text = self._run(texts, keep_token_probs=False)
+        return [self._entities(text, segs) for text, segs in zip(texts, by_text, strict=True)]
+
+    def classify_tokens(self, texts: Sequence[str]) -> list[TokenClassification]:
+        """Per-token label probabilities (the vLLM `token_classify` view) and the decoded entities of each text."""
+        by_text = self._run(texts, keep_token_probs=True)
+        return [
+            TokenClassification(self._entities(text, segs), self._token_probs(segs))
+            for text, segs in zip(texts, by_text, strict=True)
+        ]
+
+    def count_tokens(self, text: str) -> int:
+        """Sub-tokens the model sees for `text`, with [CLS] and [SEP]: the figure reported as prompt tokens."""
+        return sum(len(ids) for ids in self.backend.tokenizer.encode(text)) + 2
+
+    def _run(self, texts: Sequence[str], keep_token_probs: bool) -> list[list[_Segment]]:
+        """Score every window of every text; the scored windows of each text, in text order."""
         if isinstance(texts, str):
             raise TypeError("predict_batch takes a list of texts; use predict for a single text")
         for index, text in enumerate(texts):
@@ -75,11 +94,11 @@ class NEREngine:
                 raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
         segments = [seg for index, text in enumerate(texts) for seg in self._segments(index, text)]
         for batch in self._batches(segments):
-            self._run_batch(batch)
+            self._run_batch(batch, keep_token_probs)
         by_text: list[list[_Segment]] = [[] for _ in texts]
         for segment in segments:
             by_text[segment.text_index].append(segment)
-        return [self._entities(text, segs) for text, segs in zip(texts, by_text, strict=True)]
+        return by_text
 
     def _segments(self, text_index: int, text: str) -> list[_Segment]:
         char_ids = self.backend.tokenizer.encode(text)
@@ -104,7 +123,7 @@ class NEREngine:
             batches.append(current)
         return batches
 
-    def _run_batch(self, batch: list[_Segment]) -> None:
+    def _run_batch(self, batch: list[_Segment], keep_token_probs: bool) -> None:
         tokenizer = self.backend.tokenizer
         width = max(s.n_tokens for s in batch)
         longest = max(len(s.char_ids) for s in batch)
@@ -126,9 +145,12 @@ class NEREngine:
         else:
             paths = [char_scores[row, : lengths[row]].argmax(axis=-1) for row in range(len(batch))]
         probs = _softmax(char_scores)
+        token_probs = _softmax(scores) if keep_token_probs else None
         for row, segment in enumerate(batch):
             segment.tags = paths[row]
             segment.probs = probs[row, np.arange(lengths[row]), paths[row]]
+            if token_probs is not None:
+                segment.token_probs = token_probs[row, : segment.n_tokens]
 
     def _entities(self, text: str, segments: list[_Segment]) -> list[Entity]:
         if not segments:
@@ -145,6 +167,37 @@ class NEREngine:
             Entity(span.type, span.start, span.end, text[span.start : span.end], float(probs[span.start]))
             for span in decode_spans([labels[t] for t in tags.tolist()])
         ]
+
+
+    def _token_probs(self, segments: list[_Segment]) -> np.ndarray:
+        """[CLS], then the tokens of every character from the window that owns it, then [SEP]."""
+        if not segments:
+            return _softmax(self.backend.emissions(
+                np.array([[self.backend.tokenizer.cls_id, self.backend.tokenizer.sep_id]], dtype=np.int64),
+                np.ones((1, 2), dtype=np.int64),
+            ))[0]
+        rows: list[np.ndarray] = []
+        for segment in segments:
+            assert segment.token_probs is not None
+            w = segment.window
+            sizes = [len(ids) for ids in segment.char_ids]
+            first = 1 + sum(sizes[: w.own_start - w.start])
+            last = first + sum(sizes[w.own_start - w.start : w.own_end - w.start])
+            if segment is segments[0]:
+                rows.append(segment.token_probs[:1])
+            rows.append(segment.token_probs[first:last])
+            if segment is segments[-1]:
+                rows.append(segment.token_probs[-1:])
+        return np.concatenate(rows)
+
+
+@dataclass(frozen=True)
+class TokenClassification:
+    """One text seen token by token: label probabilities per token ([CLS] first, [SEP] last), and its entities."""
+
+    entities: list[Entity]
+    token_probs: np.ndarray
+    """float32, shape (tokens, labels), rows in token order, columns in label-id order."""
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:

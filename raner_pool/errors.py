@@ -17,3 +17,7 @@ class PoolTimeout(RaNERError):
 
 class PoolClosed(RaNERError):
     """The pool was closed; it serves no more requests."""
+
+
+class PoolBusy(RaNERError):
+    """More callers are already waiting for an instance than the pool's `max_waiting` allows."""

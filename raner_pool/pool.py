@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from raner_pool.backends import Backend, load_backend
 from raner_pool.engine import EngineConfig, NEREngine
 from raner_pool.entities import Entity
-from raner_pool.errors import PoolClosed, PoolTimeout
+from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class PoolConfig:
     backend: str = "modelscope"
     device: str = "cpu"
     engine: EngineConfig = field(default_factory=EngineConfig)
+    max_waiting: int | None = None
+    """Callers allowed to wait for an instance at once; one more gets `PoolBusy` at once. None: no limit."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,13 @@ class RaNERModelPool:
         backend: str = "modelscope",
         device: str = "cpu",
         engine_config: EngineConfig | None = None,
+        max_waiting: int | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
-        self.config = PoolConfig(str(model), pool_size, backend, device, engine_config or EngineConfig())
+        if max_waiting is not None and max_waiting < 0:
+            raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
+        self.config = PoolConfig(str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting)
         self.backend: Backend = load_backend(model, backend, device)
         self._idle: queue.Queue[NEREngine] = queue.Queue(maxsize=pool_size)
         for _ in range(pool_size):
@@ -122,6 +127,9 @@ class RaNERModelPool:
         if self._closed:
             raise PoolClosed("the pool is closed")
         with self._lock:
+            limit = self.config.max_waiting
+            if limit is not None and self._idle.empty() and self._waiting >= limit:
+                raise PoolBusy(f"{self._waiting} callers are already waiting for an instance (max_waiting={limit})")
             self._waiting += 1
         try:
             engine = self._idle.get(timeout=timeout)

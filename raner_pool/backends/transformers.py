@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
 from raner_pool.tokenization import CharTokenizer
 
@@ -15,7 +16,7 @@ class TransformersBackend:
     """A token-classification model and tokenizer loaded by `transformers` from a local dir."""
 
     kind = "transformers"
-    crf = None
+    crf: CRFParams | None = None
 
     def __init__(self, model_dir: Path, device: str = "cpu") -> None:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
