@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from raner_pool.backends import BACKENDS
@@ -57,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = add("demo", "Run the model on a few example sentences.")
     demo.set_defaults(run=_demo)
+
+    serve = add("serve", "Serve the registry's models over HTTP (/ner, OpenAI, vLLM /pooling, the WebUI).")
+    serve.add_argument("--config", type=Path, default=None, help="registry TOML; without it, --model alone")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--pool-size", type=int, default=2, help="instances of --model (without --config)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -119,6 +127,17 @@ def _demo(args: argparse.Namespace) -> int:
         print(text)
         for e in entities:
             print(f"  {e.type:<4} [{e.start:>3}, {e.end:>3})  {e.span}  p={e.prob:.3f}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from raner_pool.registry import DEFAULT_SPEC
+    from raner_pool.server import serve
+
+    spec = replace(DEFAULT_SPEC, backend=args.backend, pool_size=args.pool_size)
+    if args.model != "default":
+        spec = replace(spec, name=Path(args.model).name or args.model, model=args.model, aliases=())
+    serve(args.config, args.host, args.port, single_model=spec)
     return 0
 
 

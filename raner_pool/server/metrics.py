@@ -1,0 +1,65 @@
+"""Prometheus metrics of one server: request counts and latency, queue wait, batch sizes, pool gauges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from raner_pool.registry import ModelRegistry
+
+disable_created_metrics()  # the *_created series only double what a scraper already knows
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class PoolCollector(Collector):
+    """Reads every pool's state at scrape time, so the gauges are never stale."""
+
+    def __init__(self, models: ModelRegistry) -> None:
+        self.models = models
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        size = GaugeMetricFamily("raner_pool_size", "Instances in the model's pool", labels=["model"])
+        in_use = GaugeMetricFamily("raner_pool_in_use", "Instances checked out right now", labels=["model"])
+        waiting = GaugeMetricFamily("raner_pool_waiting", "Requests waiting for an instance", labels=["model"])
+        ready = GaugeMetricFamily("raner_model_ready", "1 when the model is loaded and warmed up", labels=["model"])
+        for name in self.models.specs:
+            pool = self.models.pool(name)
+            ready.add_metric([name], 0 if pool is None else 1)
+            if pool is not None:
+                stats = pool.stats()
+                size.add_metric([name], stats.size)
+                in_use.add_metric([name], stats.in_use)
+                waiting.add_metric([name], stats.waiting)
+        yield from (size, in_use, waiting, ready)
+
+
+class ServerMetrics:
+    """The collectors one app records into, in a registry of its own (several apps may share a process)."""
+
+    def __init__(self, models: ModelRegistry) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "raner_requests", "HTTP requests by route, model and status", ["route", "model", "status"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "raner_request_duration_seconds", "Time from request to response", ["route"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "raner_queue_wait_seconds", "Time a request waited for a free pool instance", ["model"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "raner_batch_size", "Texts analysed together in one engine call", ["model"],
+            buckets=BATCH_BUCKETS, registry=self.registry,
+        )
+        self.inference_errors = Counter(
+            "raner_inference_errors", "Engine calls that raised", ["model"], registry=self.registry
+        )
+        self.registry.register(PoolCollector(models))

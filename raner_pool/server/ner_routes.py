@@ -1,0 +1,57 @@
+"""The design-card REST routes: POST /ner and POST /ner/batch."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from raner_pool.entities import Entity
+from raner_pool.registry import ModelSpec
+from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
+from raner_pool.server.service import Service, entity_json, hf_entity_json
+
+router = APIRouter(tags=["NER"])
+
+REST_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        404: "unknown model (the message lists the known names)",
+        413: "a text is longer than the model's max_text_chars",
+        422: "malformed JSON, a missing field or a wrong type (the field is named)",
+        429: "more requests are waiting for the model than its max_waiting",
+        500: "the model raised; the body carries the request id, also in the log",
+        503: "no instance became free within the deadline, or the model is still loading (see Retry-After)",
+    }.items()
+}
+
+Format = Literal["raner", "hf"]
+FORMAT_QUERY = Query("raner", description="'hf' answers in transformers' aggregated pipeline shape")
+
+
+def _render(spec: ModelSpec, entities: list[Entity], output: Format) -> list[dict[str, Any]]:
+    if output == "hf":
+        return [hf_entity_json(e) for e in entities]
+    return [entity_json(spec, e) for e in entities]
+
+
+@router.post("/ner", response_model=NERResponse, responses=REST_ERRORS, summary="Entities of one text")
+def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY) -> dict[str, Any]:
+    service: Service = request.app.state.service
+    began = time.perf_counter()
+    spec = service.model(request, body.model)
+    [entities] = service.entities(spec, [body.text])
+    return {"success": True, "model": spec.name, "data": _render(spec, entities, format),
+            "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}
+
+
+@router.post("/ner/batch", response_model=BatchNERResponse, responses=REST_ERRORS,
+             summary="Entities of many texts, one list per text in order")
+def ner_batch(body: BatchNERRequest, request: Request, format: Format = FORMAT_QUERY) -> dict[str, Any]:
+    service: Service = request.app.state.service
+    began = time.perf_counter()
+    spec = service.model(request, body.model)
+    results = service.entities(spec, body.texts)
+    return {"success": True, "model": spec.name, "data": [_render(spec, r, format) for r in results],
+            "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}

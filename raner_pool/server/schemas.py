@@ -1,0 +1,138 @@
+"""Request and response bodies of every route, as pydantic models: they validate input and document /docs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+EXAMPLE_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
+
+
+class NERRequest(BaseModel):
+    text: StrictStr = Field(description="The text to analyse; offsets in the answer are code points into it.",
+                            examples=[EXAMPLE_TEXT])
+    model: StrictStr | None = Field(None, description="A registry name or alias; default: the first model.")
+
+
+class BatchNERRequest(BaseModel):
+    texts: list[StrictStr] = Field(description="Texts to analyse together; answers come back in the same order.",
+                                   examples=[[EXAMPLE_TEXT, "据说，刘德华平时生活在香港。"]])
+    model: StrictStr | None = None
+
+
+class EntityOut(BaseModel):
+    type: str = Field(description="PER, LOC, ORG, or whatever types the model has")
+    start: int = Field(description="code-point offset of the first character")
+    end: int = Field(description="code-point offset after the last character: span == text[start:end]")
+    span: str
+    prob: float = Field(description="the model's probability of the first character's tag")
+    color: str = Field(description="display colour of the type, from the model's registry entry")
+
+
+class HFEntityOut(BaseModel):
+    """transformers `pipeline("ner", aggregation_strategy="simple")` shape, for `?format=hf`."""
+
+    entity_group: str
+    score: float
+    word: str
+    start: int
+    end: int
+
+
+class NERResponse(BaseModel):
+    success: Literal[True] = True
+    model: str
+    data: list[EntityOut] | list[HFEntityOut]
+    elapsed_ms: float
+
+
+class BatchNERResponse(BaseModel):
+    success: Literal[True] = True
+    model: str
+    data: list[list[EntityOut]] | list[list[HFEntityOut]]
+    elapsed_ms: float
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    success: Literal[False] = False
+    error: ErrorDetail
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: StrictStr
+    text: StrictStr | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: StrictStr
+    content: StrictStr | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        """The message's text: the string, or its text parts joined."""
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ...: accepted, meaningless for NER
+    model: StrictStr
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorBody(BaseModel):
+    error: OpenAIErrorDetail
+
+
+class PoolingRequest(BaseModel):
+    """vLLM's pooling request; only `task: "token_classify"` is meaningful for a NER model."""
+
+    model_config = ConfigDict(extra="allow")
+    model: StrictStr | None = None
+    input: StrictStr | list[StrictStr] | None = None
+    messages: list[ChatMessage] | None = None
+    task: StrictStr | None = "token_classify"
+    encoding_format: StrictStr | None = "float"
+
+
+class PoolingItem(BaseModel):
+    index: int
+    object: Literal["pooling"] = "pooling"
+    data: list[list[float]] = Field(description="one row per token ([CLS] first, [SEP] last): label probabilities "
+                                                "in label-id order")
+    entities: list[EntityOut] = Field(description="the CRF-decoded entities (vLLM has no such field)")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+    completion_tokens: int = 0
+    prompt_tokens_details: None = None
+
+
+class PoolingResponse(BaseModel):
+    id: str
+    object: Literal["list"] = "list"
+    created: int
+    model: str
+    data: list[PoolingItem]
+    usage: Usage

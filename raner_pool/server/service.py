@@ -1,0 +1,85 @@
+"""What every route shares: pick the model, enforce its limits, run the work on a pool instance, record metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from fastapi import Request
+
+from raner_pool.engine import NEREngine
+from raner_pool.entities import Entity
+from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
+from raner_pool.registry import ModelRegistry, ModelSpec, UnknownModel
+from raner_pool.server.errors import APIError
+from raner_pool.server.metrics import ServerMetrics
+
+T = TypeVar("T")
+
+
+class Service:
+    """The registry and the metrics of one app, and the one path by which requests reach a model."""
+
+    def __init__(self, models: ModelRegistry) -> None:
+        self.models = models
+        self.metrics = ServerMetrics(models)
+
+    def model(self, request: Request, name: str | None) -> ModelSpec:
+        """The spec a request names, or a 404 listing the known names."""
+        try:
+            spec = self.models.resolve(name)
+        except UnknownModel as error:
+            raise APIError(404, "model_not_found", str(error), param="model") from None
+        request.state.model = spec.name
+        return spec
+
+    def run(self, spec: ModelSpec, texts: Sequence[str], work: Callable[[NEREngine], T]) -> T:
+        """Check the texts against the model's limits, then run `work` on a pool instance within its deadline."""
+        if len(texts) > spec.max_batch_texts:
+            raise APIError(413, "too_many_texts",
+                           f"texts has {len(texts)} items; the limit is {spec.max_batch_texts}", param="texts")
+        for index, text in enumerate(texts):
+            if len(text) > spec.max_text_chars:
+                where = "text" if len(texts) == 1 else f"texts[{index}]"
+                raise APIError(413, "text_too_long",
+                               f"{where} has {len(text)} characters; the limit is {spec.max_text_chars}", param=where)
+        pool = self.models.pool(spec.name)
+        if pool is None:
+            failure = self.models.load_errors.get(spec.name)
+            if failure:
+                raise APIError(503, "model_unavailable", f"model {spec.name!r} failed to load: {failure}")
+            raise APIError(503, "model_loading", f"model {spec.name!r} is still loading", retry_after=5)
+        asked = time.perf_counter()
+        try:
+            with pool.checkout(timeout=spec.request_timeout_s) as engine:
+                self.metrics.queue_wait.labels(spec.name).observe(time.perf_counter() - asked)
+                self.metrics.batch_size.labels(spec.name).observe(len(texts))
+                try:
+                    return work(engine)
+                except Exception:
+                    self.metrics.inference_errors.labels(spec.name).inc()
+                    raise
+        except PoolTimeout:
+            raise APIError(503, "pool_timeout", f"no instance of {spec.name!r} became free within "
+                           f"{spec.request_timeout_s} s; retry later", retry_after=1) from None
+        except PoolBusy:
+            raise APIError(429, "queue_full", f"too many requests are waiting for {spec.name!r} "
+                           f"(max_waiting={spec.max_waiting}); retry later", retry_after=1) from None
+        except PoolClosed:
+            raise APIError(503, "shutting_down", "the server is shutting down", retry_after=1) from None
+
+    def entities(self, spec: ModelSpec, texts: Sequence[str]) -> list[list[Entity]]:
+        """Entities of each text with the named model."""
+        return self.run(spec, texts, lambda engine: engine.predict_batch(texts))
+
+
+def entity_json(spec: ModelSpec, entity: Entity) -> dict[str, str | int | float]:
+    """An entity as /ner returns it: ModelScope's keys plus the type's colour."""
+    return {**entity.to_dict(), "color": spec.color(entity.type)}
+
+
+def hf_entity_json(entity: Entity) -> dict[str, str | int | float]:
+    """An entity in transformers' aggregated pipeline shape."""
+    return {"entity_group": entity.type, "score": entity.prob, "word": entity.span,
+            "start": entity.start, "end": entity.end}
