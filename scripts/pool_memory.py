@@ -27,7 +27,8 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 
 
 def peak_rss_mb(model: str, pool_size: int) -> float:
-    out = subprocess.run([sys.executable, "-c", CHILD, model, str(pool_size)], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-c", CHILD, model, str(pool_size)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"])
 
 

@@ -9,10 +9,14 @@ import pytest
 
 os.environ.setdefault("RANER_POOL_OFFLINE", "1")  # tests never contact a model hub
 
-from raner_pool import Entity, RaNERModelPool  # noqa: E402
-from raner_pool.modeldir import SPECIAL_TOKENS, EncoderShape, build_random_model  # noqa: E402
+from raner_pool import Entity, RaNERModelPool
+from raner_pool.modeldir import SPECIAL_TOKENS, EncoderShape, build_random_model
 
-TINY_VOCAB = [*SPECIAL_TOKENS, *"阿里巴集团创始人马云在杭州出席了技术峰会。北京上海刘德华平时生活香港但是他喜欢去钓鱼据说，", *"abc123"]
+TINY_VOCAB = [
+    *SPECIAL_TOKENS,
+    *"阿里巴集团创始人马云在杭州出席了技术峰会。北京上海刘德华平时生活香港但是他喜欢去钓鱼据说，",
+    *"abc123",
+]
 TINY_SHAPE = EncoderShape(layers=1, hidden=32, heads=2, intermediate=64)
 
 SAMPLE_TEXTS = [

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 
-def raner_pool(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def raner_pool(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh interpreter, optionally with extra environment variables."""
     return subprocess.run(
         [sys.executable, "-m", "raner_pool.cli", *args],

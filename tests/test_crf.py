@@ -17,7 +17,9 @@ def test_matches_modelscope_crf_decode():
             crf.start_transitions.normal_(0, 2)
             crf.end_transitions.normal_(0, 2)
         params = CRFParams(
-            crf.start_transitions.detach().numpy(), crf.end_transitions.detach().numpy(), crf.transitions.detach().numpy()
+            crf.start_transitions.detach().numpy(),
+            crf.end_transitions.detach().numpy(),
+            crf.transitions.detach().numpy(),
         )
         emissions = rng.normal(size=(8, 20, tags)).astype(np.float32)
         lengths = np.array([20, 1, 5, 19, 7, 2, 20, 11])

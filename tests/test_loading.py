@@ -31,7 +31,7 @@ def test_uncached_modelscope_id_offline_fails_fast_and_clearly():
     message = str(error.value)
     assert "'damo/nlp_raner_named-entity-recognition_chinese-base-news'" in message
     assert "local directory" in message
-    assert "Traceback" not in message and error.value.__cause__ is None or "cache" in message
+    assert "Traceback" not in message and "\n" not in message
 
 
 def test_cached_modelscope_id_loads_from_the_local_cache(tiny_model_dir: Path, tmp_path: Path):
@@ -54,9 +54,9 @@ def test_names_that_are_neither_dir_nor_id(bad: str):
 
 
 def test_a_dir_that_is_not_a_model(tmp_path: Path):
-    with pytest.raises(ModelNotAvailable, match="no configuration.json"):
+    with pytest.raises(ModelNotAvailable, match=r"no configuration\.json"):
         load_backend(tmp_path)
-    with pytest.raises(ModelNotAvailable, match="no config.json"):
+    with pytest.raises(ModelNotAvailable, match=r"no config\.json"):
         load_backend(tmp_path, backend="transformers")
     with pytest.raises(RaNERError, match="unknown backend 'tensorflow'"):
         load_backend(tmp_path, backend="tensorflow")
@@ -74,7 +74,7 @@ def hf_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     config = BertConfig(
         vocab_size=len(TINY_VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        intermediate_size=64, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
     )
     torch.manual_seed(3)
     BertForTokenClassification(config).save_pretrained(out)

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from raner_pool.windows import plan_windows
@@ -11,7 +13,7 @@ def check_cover(counts: list[int], max_tokens: int, overlap: int) -> None:
     for w in windows:
         assert sum(counts[w.start : w.end]) <= max_tokens
         assert w.start <= w.own_start <= w.own_end <= w.end
-    for left, right in zip(windows, windows[1:]):
+    for left, right in itertools.pairwise(windows):
         assert right.start < left.end, "neighbours overlap"
         shared = left.end - right.start
         assert min(left.end - left.own_end, right.own_start - right.start) >= shared // 2, "cut mid-overlap"

@@ -183,7 +183,8 @@ def train(config: TrainConfig, out: Path) -> None:
             step += 1
             if step % 200 == 0:
                 minutes = (time.monotonic() - began) / 60
-                print(f"epoch {epoch + 1} step {step}/{total_steps} loss {loss.item():.3f} {minutes:.1f} min", flush=True)
+                progress = f"epoch {epoch + 1} step {step}/{total_steps} loss {loss.item():.3f}"
+                print(f"{progress} {minutes:.1f} min", flush=True)
             if (time.monotonic() - began) / 60 > config.max_minutes:
                 break
         dev_f1 = evaluate(model, dev_examples)
