@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RANER_POOL_OFFLINE ?= 1
 
-.PHONY: serve test lint train evaluate parity clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: serve test lint webui train evaluate parity clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,16 +19,26 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-serve: $(STAMP)
-	$(BIN)/raner-pool demo
+# Debian packages the tests drive for real: a browser for the WebUI, a Redis server for the cache.
+$(VENV)/.system-packages: | $(BIN)/python
+	command -v chromium >/dev/null && command -v redis-server >/dev/null || \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium redis-server)
+	touch $@
 
-test: $(STAMP)
-	$(BIN)/ruff check raner_pool tests training scripts
+serve: $(STAMP)
+	$(BIN)/raner-pool serve
+
+test: $(STAMP) $(VENV)/.system-packages
+	$(BIN)/ruff check raner_pool tests training scripts server.py
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+# The WebUI's stylesheet is compiled from Tailwind and committed, so serving needs no Node.
+webui:
+	cd webui && npm ci --no-audit --no-fund && npm run build
+
 lint: $(STAMP)
-	$(BIN)/ruff check raner_pool tests training scripts
+	$(BIN)/ruff check raner_pool tests training scripts server.py
 	$(BIN)/mypy
 
 train: $(STAMP)

@@ -48,7 +48,7 @@ def score_spans(
             for span in kind:
                 counter[span[0]] += 1
                 counter["ALL"] += 1
-    types = sorted((set(n_gold) | set(n_pred)) - {"ALL"}) + ["ALL"]
+    types = [*sorted((set(n_gold) | set(n_pred)) - {"ALL"}), "ALL"]
     return {t: Score(t, hits[t], n_pred[t], n_gold[t]) for t in types}
 
 

@@ -20,6 +20,7 @@ from raner_pool.registry import ModelRegistry
 from raner_pool.server import ner_routes, openai_routes, ops_routes
 from raner_pool.server.errors import APIError, error_response, validation_error
 from raner_pool.server.service import Service
+from raner_pool.server.webui_routes import mount_webui
 
 log = logging.getLogger("raner_pool.server")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -51,6 +52,7 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
     app.state.started = int(time.time())
     for module in (ner_routes, openai_routes, ops_routes):
         app.include_router(module.router)
+    mount_webui(app)
 
     @app.middleware("http")
     async def request_id_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
