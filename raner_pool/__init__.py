@@ -6,6 +6,7 @@
 """
 
 from raner_pool.backends import BACKENDS, Backend, load_backend
+from raner_pool.batching import BatchingConfig
 from raner_pool.engine import EngineConfig, NEREngine, TokenClassification
 from raner_pool.entities import Entity
 from raner_pool.errors import ModelNotAvailable, PoolBusy, PoolClosed, PoolTimeout, RaNERError
@@ -18,6 +19,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL_DIR",
     "Backend",
+    "BatchingConfig",
     "EngineConfig",
     "Entity",
     "ModelNotAvailable",

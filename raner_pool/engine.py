@@ -81,17 +81,9 @@ class NEREngine:
             for text, segs in zip(texts, by_text, strict=True)
         ]
 
-    def count_tokens(self, text: str) -> int:
-        """Sub-tokens the model sees for `text`, with [CLS] and [SEP]: the figure reported as prompt tokens."""
-        return sum(len(ids) for ids in self.backend.tokenizer.encode(text)) + 2
-
     def _run(self, texts: Sequence[str], keep_token_probs: bool) -> list[list[_Segment]]:
         """Score every window of every text; the scored windows of each text, in text order."""
-        if isinstance(texts, str):
-            raise TypeError("predict_batch takes a list of texts; use predict for a single text")
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
+        check_texts(texts)
         segments = [seg for index, text in enumerate(texts) for seg in self._segments(index, text)]
         for batch in self._batches(segments):
             self._run_batch(batch, keep_token_probs)
@@ -189,6 +181,15 @@ class NEREngine:
             if segment is segments[-1]:
                 rows.append(segment.token_probs[-1:])
         return np.concatenate(rows)
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """Raise a TypeError naming the first item that is not a str (or the argument, if it is one str)."""
+    if isinstance(texts, str):
+        raise TypeError("predict_batch takes a list of texts; use predict for a single text")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from raner_pool.backends import Backend, load_backend
-from raner_pool.engine import EngineConfig, NEREngine
+from raner_pool.batching import BatchingConfig, BatchListener, MicroBatcher
+from raner_pool.engine import EngineConfig, NEREngine, check_texts
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 
@@ -27,6 +29,8 @@ class PoolConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     max_waiting: int | None = None
     """Callers allowed to wait for an instance at once; one more gets `PoolBusy` at once. None: no limit."""
+    batching: BatchingConfig | None = None
+    """Gather concurrent predict calls into shared batches, one worker per instance; None: one call per checkout."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,15 @@ class RaNERModelPool:
         device: str = "cpu",
         engine_config: EngineConfig | None = None,
         max_waiting: int | None = None,
+        batching: BatchingConfig | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
-        self.config = PoolConfig(str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting)
+        self.config = PoolConfig(
+            str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching
+        )
         self.backend: Backend = load_backend(model, backend, device)
         self._idle: queue.Queue[NEREngine] = queue.Queue(maxsize=pool_size)
         for _ in range(pool_size):
@@ -74,54 +81,92 @@ class RaNERModelPool:
         self._lock = threading.Lock()
         self._waiting = self._served = self._failed = 0
         self._closed = False
+        self._batcher = None if batching is None else MicroBatcher(
+            lambda: self._checkout(None, count=False), pool_size, batching, max_waiting
+        )
 
     @property
     def labels(self) -> list[str]:
         """The model's tag labels, in label-id order."""
         return list(self.backend.labels)
 
-    @contextmanager
-    def checkout(self, timeout: float | None = None) -> Iterator[NEREngine]:
+    def checkout(self, timeout: float | None = None) -> AbstractContextManager[NEREngine]:
         """Borrow an instance, waiting up to `timeout` seconds (None: forever); it is always returned."""
-        engine = self._acquire(timeout)
-        try:
-            yield engine
-        except BaseException:
-            with self._lock:
-                self._failed += 1
-            raise
-        else:
-            with self._lock:
-                self._served += 1
-        finally:
-            self._idle.put(engine)
+        return self._checkout(timeout, count=True)
 
     def predict(self, text: str, timeout: float | None = None) -> list[Entity]:
-        """Entities of `text`, run on the next free instance."""
-        with self.checkout(timeout) as engine:
-            return engine.predict(text)
+        """Entities of `text`, run on the next free instance (or in the next shared batch)."""
+        return self.predict_batch([text], timeout)[0]
 
     def predict_batch(self, texts: Sequence[str], timeout: float | None = None) -> list[list[Entity]]:
-        """Entities of each text, in order, batched through one instance."""
-        with self.checkout(timeout) as engine:
-            return engine.predict_batch(texts)
+        """Entities of each text, in order: on one instance, or in shared batches when batching is on."""
+        if self._batcher is None:
+            with self.checkout(timeout) as engine:
+                return engine.predict_batch(texts)
+        check_texts(texts)
+        future = self._batcher.submit(texts)
+        try:
+            results = future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            self._count(served=False)
+            raise PoolTimeout(f"no result within {timeout} s (pool_size={self.config.pool_size})") from None
+        except BaseException:
+            self._count(served=False)
+            raise
+        self._count(served=True)
+        return results
+
+    def count_tokens(self, text: str) -> int:
+        """Sub-tokens the model sees for `text`, with [CLS] and [SEP]: the figure reported as prompt tokens."""
+        return sum(len(ids) for ids in self.backend.tokenizer.encode(text)) + 2
+
+    def add_batch_listener(self, listener: BatchListener) -> None:
+        """Have `listener(calls_in_batch, queue_waits_s)` called after every shared batch (batching only)."""
+        if self._batcher is not None:
+            self._batcher.listeners.append(listener)
 
     def stats(self) -> PoolStats:
         """Size, idle and in-use instances, callers waiting, calls served and failed."""
         with self._lock:
             idle = self._idle.qsize()
             size = self.config.pool_size
-            return PoolStats(size, idle, size - idle, self._waiting, self._served, self._failed)
+            waiting = self._waiting if self._batcher is None else self._batcher.waiting
+            return PoolStats(size, idle, size - idle, waiting, self._served, self._failed)
 
     def close(self) -> None:
-        """Stop accepting calls; calls already running finish normally."""
+        """Stop accepting calls; calls already running or queued finish normally."""
         self._closed = True
+        if self._batcher is not None:
+            self._batcher.close()
 
     def __enter__(self) -> RaNERModelPool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @contextmanager
+    def _checkout(self, timeout: float | None, count: bool) -> Iterator[NEREngine]:
+        engine = self._acquire(timeout)
+        try:
+            yield engine
+        except BaseException:
+            if count:
+                self._count(served=False)
+            raise
+        else:
+            if count:
+                self._count(served=True)
+        finally:
+            self._idle.put(engine)
+
+    def _count(self, served: bool) -> None:
+        with self._lock:
+            if served:
+                self._served += 1
+            else:
+                self._failed += 1
 
     def _acquire(self, timeout: float | None) -> NEREngine:
         if self._closed:

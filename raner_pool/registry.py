@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
+from raner_pool.batching import BatchingConfig
 from raner_pool.errors import RaNERError
 from raner_pool.pool import RaNERModelPool
 
@@ -56,6 +58,10 @@ class ModelSpec:
     """Requests allowed to queue for an instance; more are refused at once (HTTP 429)."""
     request_timeout_s: float = 30.0
     """How long a request waits for a free instance before it is refused (HTTP 503)."""
+    batching: bool = True
+    """Gather concurrent requests into shared forward passes (see raner_pool.batching)."""
+    max_wait_ms: float = 1.0
+    """With batching: how long the oldest request waits for others to join its batch."""
     aliases: tuple[str, ...] = ()
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
 
@@ -66,7 +72,8 @@ class ModelSpec:
 
 SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int,
-    "request_timeout_s": (int, float), "aliases": list, "colors": dict,
+    "request_timeout_s": (int, float), "max_wait_ms": (int, float), "batching": bool, "aliases": list,
+    "colors": dict,
 }
 DEFAULT_SPEC = ModelSpec(name="raner-default", model="default", aliases=("default",))
 
@@ -94,7 +101,7 @@ def _spec(name: str, table: Any, path: Path) -> ModelSpec:
         if key not in known:
             raise RegistryConfigError(f"{path}: models.{name}.{key} is not a setting; use one of {', '.join(known)}")
         expected = SETTING_TYPES.get(key, str)
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise RegistryConfigError(f"{path}: models.{name}.{key} has the wrong type ({type(value).__name__})")
         values[key] = tuple(cast(list[str], value)) if key == "aliases" else value
     if "colors" in values:
@@ -135,14 +142,20 @@ class ModelRegistry:
         with self._lock:
             return self._pools.get(name)
 
-    def load_all(self) -> None:
+    def load_all(self, on_loaded: Callable[[str, RaNERModelPool], None] | None = None) -> None:
         """Load and warm up every model, in file order; a model that fails is recorded, the others still load."""
         for spec in self.specs.values():
             try:
+                batching = BatchingConfig(max_wait_ms=spec.max_wait_ms) if spec.batching else None
                 pool = RaNERModelPool(
-                    spec.model, spec.pool_size, backend=spec.backend, device=spec.device, max_waiting=spec.max_waiting
+                    spec.model, spec.pool_size, backend=spec.backend, device=spec.device,
+                    max_waiting=spec.max_waiting, batching=batching,
                 )
-                pool.predict_batch([WARMUP_TEXT] * spec.pool_size)
+                for _ in range(spec.pool_size):
+                    with pool.checkout() as engine:
+                        engine.predict(WARMUP_TEXT)
+                if on_loaded is not None:
+                    on_loaded(spec.name, pool)
             except Exception as error:  # one broken model must not keep the others from serving
                 self.load_errors[spec.name] = f"{type(error).__name__}: {error}"
                 continue

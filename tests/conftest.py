@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,20 @@ SAMPLE_TEXTS = [
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-layer, 32-hidden transformer-crf dir with random weights: fast, and loads like a real RaNER."""
     return build_random_model(tmp_path_factory.mktemp("tiny") / "model", TINY_VOCAB, TINY_SHAPE, seed=7)
+
+
+BREAKING_CHAR = "龘"
+"""In the broken model's vocab.txt but beyond its embedding table: a real model fault, on demand."""
+
+
+@pytest.fixture(scope="session")
+def broken_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with one more vocab line than embedding rows: texts with BREAKING_CHAR make it raise."""
+    broken = tmp_path_factory.mktemp("broken") / "model"
+    shutil.copytree(tiny_model_dir, broken)
+    with open(broken / "vocab.txt", "a", encoding="utf-8") as vocab:
+        vocab.write(f"{BREAKING_CHAR}\n")
+    return broken
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,19 +20,17 @@ import httpx
 import openai
 import pytest
 
+from .conftest import BREAKING_CHAR
 from .server_process import RunningServer, running_server
 
 README_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
-BREAKING_CHAR = "龘"  # in the broken model's vocab.txt, beyond its embedding table
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(
+    tiny_model_dir: Path, broken_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("server")
-    broken = root / "broken"
-    shutil.copytree(tiny_model_dir, broken)
-    with open(broken / "vocab.txt", "a", encoding="utf-8") as vocab:
-        vocab.write(f"{BREAKING_CHAR}\n")
     config = root / "models.toml"
     config.write_text(f"""
 [models.raner-default]
@@ -54,7 +51,7 @@ max_waiting = 1
 request_timeout_s = 1.0
 
 [models.broken]
-model = "{broken}"
+model = "{broken_model_dir}"
 pool_size = 1
 """, encoding="utf-8")
     with running_server(config, root / "server.log") as running:

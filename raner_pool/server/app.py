@@ -36,9 +36,9 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
         slots = sum(spec.pool_size + spec.max_waiting for spec in models.specs.values()) + 16
         to_thread.current_default_thread_limiter().total_tokens = max(40, slots)
         if load_in_background:
-            threading.Thread(target=models.load_all, name="model-loader", daemon=True).start()
+            threading.Thread(target=models.load_all, args=(service.metrics.watch_pool,), daemon=True).start()
         else:
-            models.load_all()
+            models.load_all(service.metrics.watch_pool)
         yield
         models.close()
 
@@ -48,7 +48,7 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
         summary="Chinese NER (PER, LOC, ORG) from ModelScope RaNER models, served to many callers at once.",
         lifespan=lifespan,
     )
-    app.state.service = Service(models)
+    service = app.state.service = Service(models)
     app.state.started = int(time.time())
     for module in (ner_routes, openai_routes, ops_routes):
         app.include_router(module.router)

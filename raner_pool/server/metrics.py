@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from raner_pool.pool import RaNERModelPool
 from raner_pool.registry import ModelRegistry
 
 disable_created_metrics()  # the *_created series only double what a scraper already knows
@@ -56,10 +57,19 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.batch_size = Histogram(
-            "raner_batch_size", "Texts analysed together in one engine call", ["model"],
+            "raner_batch_size", "Requests served by one forward pass (micro-batch)", ["model"],
             buckets=BATCH_BUCKETS, registry=self.registry,
         )
         self.inference_errors = Counter(
             "raner_inference_errors", "Engine calls that raised", ["model"], registry=self.registry
         )
         self.registry.register(PoolCollector(models))
+
+    def watch_pool(self, model: str, pool: RaNERModelPool) -> None:
+        """Record the batch size and queue waits of every shared batch `pool` runs."""
+        def record(calls: int, waits: list[float]) -> None:
+            self.batch_size.labels(model).observe(calls)
+            for wait in waits:
+                self.queue_wait.labels(model).observe(wait)
+
+        pool.add_batch_listener(record)

@@ -61,9 +61,8 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     service: Service = request.app.state.service
     spec = service.model(request, body.model)
     text = user_text(body.messages)
-    entities, prompt_tokens = service.run(
-        spec, [text], lambda engine: (engine.predict(text), engine.count_tokens(text))
-    )
+    [entities] = service.entities(spec, [text])
+    prompt_tokens = service.run(spec, [text], lambda pool: pool.count_tokens(text))
     content = json.dumps([e.to_dict() for e in entities], ensure_ascii=False)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "total_tokens": prompt_tokens}
@@ -115,7 +114,7 @@ def pooling(body: PoolingRequest, request: Request,
         texts = [user_text(body.messages)]
     else:
         texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
-    results = service.run(spec, texts, lambda engine: engine.classify_tokens(texts))
+    results = service.on_engine(spec, texts, lambda engine: engine.classify_tokens(texts))
     tokens = sum(len(r.token_probs) for r in results)
     return {
         "id": f"pool-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()), "model": spec.name,

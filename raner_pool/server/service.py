@@ -11,6 +11,7 @@ from fastapi import Request
 from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
+from raner_pool.pool import RaNERModelPool
 from raner_pool.registry import ModelRegistry, ModelSpec, UnknownModel
 from raner_pool.server.errors import APIError
 from raner_pool.server.metrics import ServerMetrics
@@ -34,8 +35,8 @@ class Service:
         request.state.model = spec.name
         return spec
 
-    def run(self, spec: ModelSpec, texts: Sequence[str], work: Callable[[NEREngine], T]) -> T:
-        """Check the texts against the model's limits, then run `work` on a pool instance within its deadline."""
+    def run(self, spec: ModelSpec, texts: Sequence[str], work: Callable[[RaNERModelPool], T]) -> T:
+        """Check the texts against the model's limits, then run `work` on its pool; pool refusals become 503/429."""
         if len(texts) > spec.max_batch_texts:
             raise APIError(413, "too_many_texts",
                            f"texts has {len(texts)} items; the limit is {spec.max_batch_texts}", param="texts")
@@ -50,16 +51,8 @@ class Service:
             if failure:
                 raise APIError(503, "model_unavailable", f"model {spec.name!r} failed to load: {failure}")
             raise APIError(503, "model_loading", f"model {spec.name!r} is still loading", retry_after=5)
-        asked = time.perf_counter()
         try:
-            with pool.checkout(timeout=spec.request_timeout_s) as engine:
-                self.metrics.queue_wait.labels(spec.name).observe(time.perf_counter() - asked)
-                self.metrics.batch_size.labels(spec.name).observe(len(texts))
-                try:
-                    return work(engine)
-                except Exception:
-                    self.metrics.inference_errors.labels(spec.name).inc()
-                    raise
+            return work(pool)
         except PoolTimeout:
             raise APIError(503, "pool_timeout", f"no instance of {spec.name!r} became free within "
                            f"{spec.request_timeout_s} s; retry later", retry_after=1) from None
@@ -68,10 +61,26 @@ class Service:
                            f"(max_waiting={spec.max_waiting}); retry later", retry_after=1) from None
         except PoolClosed:
             raise APIError(503, "shutting_down", "the server is shutting down", retry_after=1) from None
+        except Exception:
+            self.metrics.inference_errors.labels(spec.name).inc()
+            raise
+
+    def on_engine(self, spec: ModelSpec, texts: Sequence[str], work: Callable[[NEREngine], T]) -> T:
+        """Run `work` on one checked-out instance of the model, within its deadline."""
+        def checked_out(pool: RaNERModelPool) -> T:
+            asked = time.perf_counter()
+            with pool.checkout(timeout=spec.request_timeout_s) as engine:
+                self.metrics.queue_wait.labels(spec.name).observe(time.perf_counter() - asked)
+                self.metrics.batch_size.labels(spec.name).observe(1)
+                return work(engine)
+
+        return self.run(spec, texts, checked_out)
 
     def entities(self, spec: ModelSpec, texts: Sequence[str]) -> list[list[Entity]]:
-        """Entities of each text with the named model."""
-        return self.run(spec, texts, lambda engine: engine.predict_batch(texts))
+        """Entities of each text: through the shared micro-batches, or on one instance when batching is off."""
+        if not spec.batching:
+            return self.on_engine(spec, texts, lambda engine: engine.predict_batch(texts))
+        return self.run(spec, texts, lambda pool: pool.predict_batch(texts, timeout=spec.request_timeout_s))
 
 
 def entity_json(spec: ModelSpec, entity: Entity) -> dict[str, str | int | float]:

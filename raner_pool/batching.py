@@ -1,0 +1,168 @@
+"""Dynamic micro-batching: concurrent calls share forward passes, run by the pool's instances.
+
+Each pool instance is a worker thread. A worker takes the oldest waiting call,
+optionally waits `max_wait_ms` for company, then fills the batch with the
+calls closest in length to it from a small FIFO window (so padding stays low
+and no call starves: the oldest is always in the next batch), under a
+padded-token budget and a call cap. Calls whose caller gave up are skipped.
+One call larger than the budget still runs, alone: the engine windows it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from raner_pool.engine import NEREngine
+from raner_pool.entities import Entity
+from raner_pool.errors import PoolBusy, PoolClosed
+
+Results = list[list[Entity]]
+BatchListener = Callable[[int, list[float]], None]
+"""Called after each batch with the number of calls in it and how long each waited, in seconds."""
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """How calls are gathered into batches."""
+
+    max_wait_ms: float = 1.0
+    """How long the oldest call may wait for others to join it; 0 takes only what is already there."""
+    max_batch_tokens: int = 8192
+    """Padded characters per batch: longest call x calls in the batch."""
+    max_batch_calls: int = 64
+    fifo_window: int = 256
+    """Calls, oldest first, among which a batch is grouped by length."""
+
+
+@dataclass
+class _Call:
+    texts: Sequence[str]
+    size: int
+    future: Future[Results] = field(default_factory=Future)
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class MicroBatcher:
+    """Queue of pending calls drained by `workers` threads, each running batches on a checked-out engine."""
+
+    def __init__(
+        self,
+        checkout: Callable[[], AbstractContextManager[NEREngine]],
+        workers: int,
+        config: BatchingConfig,
+        max_waiting: int | None = None,
+    ) -> None:
+        self.config = config
+        self.max_waiting = max_waiting
+        self.listeners: list[BatchListener] = []
+        self._checkout = checkout
+        self._pending: deque[_Call] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"raner-batcher-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def waiting(self) -> int:
+        """Calls queued and not yet taken into a batch."""
+        with self._ready:
+            return len(self._pending)
+
+    def submit(self, texts: Sequence[str]) -> Future[Results]:
+        """Queue one call; its future gets one entity list per text, or the exception the engine raised."""
+        call = _Call(texts, max((len(t) for t in texts), default=0) + 2)
+        with self._ready:
+            if self._closed:
+                raise PoolClosed("the pool is closed")
+            if self.max_waiting is not None and len(self._pending) >= self.max_waiting:
+                raise PoolBusy(f"{len(self._pending)} calls are already waiting (max_waiting={self.max_waiting})")
+            self._pending.append(call)
+            self._ready.notify()
+        return call.future
+
+    def close(self) -> None:
+        """Finish the calls already queued, then stop the workers."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+            if live:
+                self._run(live)
+
+    def _take_batch(self) -> list[_Call] | None:
+        """The oldest call and the calls nearest its length within the window; None once closed and drained."""
+        config = self.config
+        with self._ready:
+            while not self._pending:
+                if self._closed:
+                    return None
+                self._ready.wait()
+            if config.max_wait_ms > 0 and not self._closed:
+                deadline = self._pending[0].enqueued + config.max_wait_ms / 1000
+                while len(self._pending) < config.max_batch_calls and not self._closed:
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0 or not self._pending:
+                        break
+                    self._ready.wait(remaining)
+                if not self._pending:
+                    return []
+            window = [self._pending[i] for i in range(min(len(self._pending), config.fifo_window))]
+            by_size = sorted(range(len(window)), key=lambda i: window[i].size)
+            oldest = by_size.index(0)
+            low, high = oldest, oldest + 1
+            chosen = [0]
+            longest = window[0].size
+            while len(chosen) < config.max_batch_calls and (low > 0 or high < len(by_size)):
+                below = window[by_size[low - 1]].size if low > 0 else None
+                above = window[by_size[high]].size if high < len(by_size) else None
+                take_above = below is None or (above is not None and above - longest <= longest - below)
+                candidate = by_size[high] if take_above else by_size[low - 1]
+                size = max(longest, window[candidate].size)
+                if size * (len(chosen) + 1) > config.max_batch_tokens:
+                    break
+                chosen.append(candidate)
+                longest = size
+                if take_above:
+                    high += 1
+                else:
+                    low -= 1
+            batch = [window[i] for i in sorted(chosen)]
+            taken = {id(call) for call in batch}
+            self._pending = deque(call for call in self._pending if id(call) not in taken)
+            return batch
+
+    def _run(self, calls: list[_Call]) -> None:
+        started = time.perf_counter()
+        texts = [text for call in calls for text in call.texts]
+        try:
+            with self._checkout() as engine:
+                results = engine.predict_batch(texts)
+        except Exception as error:
+            if len(calls) > 1:  # find the call at fault; the others still get their answers
+                for call in calls:
+                    self._run([call])
+                return
+            calls[0].future.set_exception(error)
+            return
+        waits = [started - call.enqueued for call in calls]
+        offset = 0
+        for call in calls:
+            call.future.set_result(results[offset : offset + len(call.texts)])
+            offset += len(call.texts)
+        for listener in self.listeners:
+            listener(len(calls), waits)

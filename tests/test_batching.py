@@ -1,0 +1,82 @@
+"""Micro-batching: shared batches give the same answers, callers who give up are skipped, faults stay isolated."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from raner_pool import BatchingConfig, PoolBusy, PoolTimeout, RaNERModelPool
+
+from .conftest import BREAKING_CHAR, SAMPLE_TEXTS, assert_same_results
+
+
+def test_concurrent_calls_share_batches_and_match_unbatched_answers(tiny_model_dir: Path, tiny_pool: RaNERModelPool):
+    texts = [f"{SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)]}{'北京' * (i % 7)}" for i in range(60)]
+    expected = [tiny_pool.predict(t) for t in texts]
+    pool = RaNERModelPool(tiny_model_dir, pool_size=2, batching=BatchingConfig(max_wait_ms=2))
+    batch_sizes: list[int] = []
+    pool.add_batch_listener(lambda calls, waits: batch_sizes.append(calls))
+
+    def caller(_: int) -> list:
+        return [pool.predict(t, timeout=60) for t in texts]
+
+    with ThreadPoolExecutor(16) as executor:
+        results = list(executor.map(caller, range(16)))
+    for result in results:
+        assert_same_results(result, expected)
+    assert sum(batch_sizes) == 16 * 60, "every call ran in exactly one batch"
+    assert max(batch_sizes) > 1, "concurrent calls were batched together"
+    stats = pool.stats()
+    assert (stats.served, stats.failed, stats.idle, stats.waiting) == (16 * 60, 0, 2, 0)
+    pool.close()
+
+
+def test_a_caller_that_gives_up_gets_pool_timeout_and_is_skipped(tiny_model_dir: Path):
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_wait_ms=0))
+    ran: list[int] = []
+    pool.add_batch_listener(lambda calls, waits: ran.append(calls))
+    # the only instance is busy, so the call waits in the queue until its caller gives up
+    with pool.checkout(), pytest.raises(PoolTimeout, match=r"no result within 0\.2 s"):
+        pool.predict("北京", timeout=0.2)
+    assert pool.predict("上海", timeout=10) is not None
+    assert ran == [1], "the abandoned call never reached the model"
+    assert pool.stats().failed == 1
+
+
+def test_the_queue_limit_refuses_at_once(tiny_model_dir: Path):
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, max_waiting=1, batching=BatchingConfig(max_wait_ms=0))
+    with pool.checkout():
+        waiter = threading.Thread(target=lambda: pool.predict("北京", timeout=10))
+        waiter.start()
+        while pool.stats().waiting < 1:
+            threading.Event().wait(0.01)
+        with pytest.raises(PoolBusy, match="max_waiting=1"):
+            pool.predict("上海", timeout=10)
+    waiter.join()
+    assert pool.stats().idle == 1
+
+
+def test_a_failing_call_does_not_fail_its_batch_mates(broken_model_dir: Path):
+    pool = RaNERModelPool(broken_model_dir, pool_size=1, batching=BatchingConfig(max_wait_ms=5))
+    texts = [f"马云{BREAKING_CHAR}" if i % 5 == 0 else f"马云在杭州{i}" for i in range(40)]
+
+    def call(text: str) -> str:
+        try:
+            pool.predict(text, timeout=60)
+        except IndexError:
+            return "failed"
+        return "ok"
+
+    with ThreadPoolExecutor(20) as executor:
+        outcomes = list(executor.map(call, texts))
+    assert outcomes == ["failed" if BREAKING_CHAR in t else "ok" for t in texts]
+    assert pool.stats().idle == 1 and pool.stats().failed == 8
+
+
+def test_one_input_larger_than_the_budget_still_runs(tiny_model_dir: Path, tiny_pool: RaNERModelPool):
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_batch_tokens=64))
+    text = "据说，刘德华平时生活在香港。" * 400
+    assert_same_results([pool.predict(text, timeout=120)], [tiny_pool.predict(text)])
