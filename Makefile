@@ -7,7 +7,8 @@ export RANER_POOL_OFFLINE ?= 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint webui train evaluate parity clean
+.PHONY: serve test lint webui bench loadtest train evaluate parity clean
+LINTED := raner_pool tests training scripts bench loadtest server.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +30,7 @@ serve: $(STAMP)
 	$(BIN)/raner-pool serve
 
 test: $(STAMP) $(VENV)/.system-packages
-	$(BIN)/ruff check raner_pool tests training scripts server.py
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -38,8 +39,18 @@ webui:
 	cd webui && npm ci --no-audit --no-fund && npm run build
 
 lint: $(STAMP)
-	$(BIN)/ruff check raner_pool tests training scripts server.py
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
+
+# Throughput and latency side by side (ratios against the seed-style baseline in the same run), and what ONNX and
+# INT8 cost in F1. Tables print; CSV and PNG land in artifacts/.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --out artifacts/bench/default
+	$(BIN)/python bench/run.py --base-shape --seconds 3 --callers 1,16,64 --out artifacts/bench/base-shape
+	$(BIN)/python bench/quality.py
+
+loadtest: $(STAMP)
+	$(BIN)/python loadtest/run.py
 
 train: $(STAMP)
 	$(BIN)/python training/train.py --out raner_pool/models/default

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from raner_pool.backends import Backend, load_backend
 from raner_pool.batching import BatchingConfig, BatchListener, MicroBatcher
+from raner_pool.cache import ResultCache, cache_key, model_version
 from raner_pool.engine import EngineConfig, NEREngine, check_texts
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
@@ -66,6 +67,7 @@ class RaNERModelPool:
         engine_config: EngineConfig | None = None,
         max_waiting: int | None = None,
         batching: BatchingConfig | None = None,
+        cache: ResultCache | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
@@ -81,6 +83,8 @@ class RaNERModelPool:
         self._lock = threading.Lock()
         self._waiting = self._served = self._failed = 0
         self._closed = False
+        self.cache = cache
+        self.version = model_version(self.backend.model_dir) if cache is not None else ""
         self._batcher = None if batching is None else MicroBatcher(
             lambda: self._checkout(None, count=False), pool_size, batching, max_waiting
         )
@@ -99,23 +103,38 @@ class RaNERModelPool:
         return self.predict_batch([text], timeout)[0]
 
     def predict_batch(self, texts: Sequence[str], timeout: float | None = None) -> list[list[Entity]]:
-        """Entities of each text, in order: on one instance, or in shared batches when batching is on."""
-        if self._batcher is None:
-            with self.checkout(timeout) as engine:
-                return engine.predict_batch(texts)
+        """Entities of each text, in order: from the cache, on one instance, or in shared batches."""
         check_texts(texts)
-        future = self._batcher.submit(texts)
         try:
-            results = future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            self._count(served=False)
-            raise PoolTimeout(f"no result within {timeout} s (pool_size={self.config.pool_size})") from None
+            results = self._cached(texts, timeout) if self.cache is not None else self._compute(texts, timeout)
         except BaseException:
             self._count(served=False)
             raise
         self._count(served=True)
         return results
+
+    def _cached(self, texts: Sequence[str], timeout: float | None) -> list[list[Entity]]:
+        assert self.cache is not None
+        keys = [cache_key(self.config.model, self.version, text) for text in texts]
+        found = self.cache.get_many(keys)
+        missing = [i for i, entities in enumerate(found) if entities is None]
+        if missing:
+            computed = self._compute([texts[i] for i in missing], timeout)
+            self.cache.put_many({keys[i]: entities for i, entities in zip(missing, computed, strict=True)})
+            for i, entities in zip(missing, computed, strict=True):
+                found[i] = entities
+        return [entities or [] for entities in found]
+
+    def _compute(self, texts: Sequence[str], timeout: float | None) -> list[list[Entity]]:
+        if self._batcher is None:
+            with self._checkout(timeout, count=False) as engine:
+                return engine.predict_batch(texts)
+        future = self._batcher.submit(texts)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise PoolTimeout(f"no result within {timeout} s (pool_size={self.config.pool_size})") from None
 
     def count_tokens(self, text: str) -> int:
         """Sub-tokens the model sees for `text`, with [CLS] and [SEP]: the figure reported as prompt tokens."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from raner_pool.batching import BatchingConfig
+from raner_pool.cache import open_cache
 from raner_pool.errors import RaNERError
 from raner_pool.pool import RaNERModelPool
 
@@ -62,6 +63,10 @@ class ModelSpec:
     """Gather concurrent requests into shared forward passes (see raner_pool.batching)."""
     max_wait_ms: float = 1.0
     """With batching: how long the oldest request waits for others to join its batch."""
+    cache_size: int = 0
+    """Answers kept in an in-process LRU cache; 0: no cache."""
+    cache_url: str = ""
+    """A redis:// URL: keep answers in Redis instead, shared between server processes."""
     aliases: tuple[str, ...] = ()
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
 
@@ -71,7 +76,7 @@ class ModelSpec:
 
 
 SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
-    "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int,
+    "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int, "cache_size": int,
     "request_timeout_s": (int, float), "max_wait_ms": (int, float), "batching": bool, "aliases": list,
     "colors": dict,
 }
@@ -150,6 +155,7 @@ class ModelRegistry:
                 pool = RaNERModelPool(
                     spec.model, spec.pool_size, backend=spec.backend, device=spec.device,
                     max_waiting=spec.max_waiting, batching=batching,
+                    cache=open_cache(spec.cache_size, spec.cache_url or None),
                 )
                 for _ in range(spec.pool_size):
                     with pool.checkout() as engine:

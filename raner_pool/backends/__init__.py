@@ -8,7 +8,7 @@ from raner_pool.backends.base import Backend
 from raner_pool.errors import RaNERError
 from raner_pool.hub import resolve_model_dir
 
-BACKENDS = ("modelscope", "transformers")
+BACKENDS = ("modelscope", "transformers", "onnx", "onnx-int8")
 
 
 def load_backend(model: str | os.PathLike[str], backend: str = "modelscope", device: str = "cpu") -> Backend:
@@ -20,6 +20,10 @@ def load_backend(model: str | os.PathLike[str], backend: str = "modelscope", dev
         from raner_pool.backends.transformers import TransformersBackend
 
         return TransformersBackend(model_dir, device)
+    if backend in ("onnx", "onnx-int8"):
+        from raner_pool.backends.onnx import OnnxBackend
+
+        return OnnxBackend(model_dir, device, int8=backend == "onnx-int8")
     from raner_pool.backends.modelscope import ModelScopeBackend
 
     return ModelScopeBackend(model_dir, device)

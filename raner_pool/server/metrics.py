@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from raner_pool.pool import RaNERModelPool
@@ -23,11 +23,13 @@ class PoolCollector(Collector):
     def __init__(self, models: ModelRegistry) -> None:
         self.models = models
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         size = GaugeMetricFamily("raner_pool_size", "Instances in the model's pool", labels=["model"])
         in_use = GaugeMetricFamily("raner_pool_in_use", "Instances checked out right now", labels=["model"])
         waiting = GaugeMetricFamily("raner_pool_waiting", "Requests waiting for an instance", labels=["model"])
         ready = GaugeMetricFamily("raner_model_ready", "1 when the model is loaded and warmed up", labels=["model"])
+        hits = CounterMetricFamily("raner_cache_hits", "Texts answered from the result cache", labels=["model"])
+        misses = CounterMetricFamily("raner_cache_misses", "Texts the result cache did not have", labels=["model"])
         for name in self.models.specs:
             pool = self.models.pool(name)
             ready.add_metric([name], 0 if pool is None else 1)
@@ -36,7 +38,10 @@ class PoolCollector(Collector):
                 size.add_metric([name], stats.size)
                 in_use.add_metric([name], stats.in_use)
                 waiting.add_metric([name], stats.waiting)
-        yield from (size, in_use, waiting, ready)
+                if pool.cache is not None:
+                    hits.add_metric([name], pool.cache.hits)
+                    misses.add_metric([name], pool.cache.misses)
+        yield from (size, in_use, waiting, ready, hits, misses)
 
 
 class ServerMetrics:

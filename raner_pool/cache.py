@@ -1,0 +1,132 @@
+"""Result caches keyed by (model, model version, text): an in-process LRU, or Redis shared between processes.
+
+Repeated texts (headlines, boilerplate, retries) skip the model entirely. The model version is a hash of the
+weights, so a retrained model never serves its predecessor's answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Protocol
+
+from raner_pool.entities import Entity
+from raner_pool.errors import RaNERError
+
+log = logging.getLogger(__name__)
+WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "model.onnx", "config.json", "configuration.json")
+
+
+class ResultCache(Protocol):
+    """Where a pool keeps answers it has already computed."""
+
+    hits: int
+    misses: int
+
+    def get_many(self, keys: list[str]) -> list[list[Entity] | None]: ...
+
+    def put_many(self, items: dict[str, list[Entity]]) -> None: ...
+
+
+def model_version(model_dir: Path) -> str:
+    """A short content hash of the model's weights and configuration."""
+    digest = hashlib.sha256()
+    for name in WEIGHT_FILES:
+        path = model_dir / name
+        if path.is_file():
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: str, version: str, text: str) -> str:
+    """One key per (model, version, text); texts are hashed, so keys stay short whatever the text."""
+    return f"raner:{model}:{version}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+class LRUCache:
+    """The `max_entries` most recently used answers, in this process."""
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self.max_entries = max_entries
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[str, list[Entity]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_many(self, keys: list[str]) -> list[list[Entity] | None]:
+        found: list[list[Entity] | None] = []
+        with self._lock:
+            for key in keys:
+                entities = self._entries.get(key)
+                if entities is not None:
+                    self._entries.move_to_end(key)
+                found.append(entities)
+            self.hits += sum(f is not None for f in found)
+            self.misses += sum(f is None for f in found)
+        return found
+
+    def put_many(self, items: dict[str, list[Entity]]) -> None:
+        with self._lock:
+            for key, entities in items.items():
+                self._entries[key] = entities
+                self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
+class RedisCache:
+    """Answers in Redis, shared by every server process that points at it; entries expire after `ttl_s`."""
+
+    def __init__(self, url: str, ttl_s: int = 86_400) -> None:
+        import redis
+
+        self.hits = self.misses = 0
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        try:
+            self._redis: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            self._redis.ping()
+        except (redis.RedisError, ValueError) as error:
+            raise RaNERError(f"cannot use the Redis cache at {url}: {error}") from error
+
+    def get_many(self, keys: list[str]) -> list[list[Entity] | None]:
+        import redis
+
+        try:
+            values = self._redis.mget(keys) if keys else []
+        except redis.RedisError as error:  # a cache outage costs speed, never answers
+            log.warning("Redis cache unavailable, computing instead: %s", error)
+            values = [None] * len(keys)
+        found = [None if v is None else [Entity(**e) for e in json.loads(v)] for v in values]
+        with self._lock:
+            self.hits += sum(f is not None for f in found)
+            self.misses += sum(f is None for f in found)
+        return found
+
+    def put_many(self, items: dict[str, list[Entity]]) -> None:
+        import redis
+
+        pipe = self._redis.pipeline(transaction=False)
+        for key, entities in items.items():
+            pipe.set(key, json.dumps([e.to_dict() for e in entities], ensure_ascii=False), ex=self.ttl_s)
+        try:
+            pipe.execute()
+        except redis.RedisError as error:
+            log.warning("Redis cache unavailable, answers not stored: %s", error)
+
+
+def open_cache(size: int, url: str | None) -> ResultCache | None:
+    """Redis when `url` is given, else an LRU of `size` entries, else (size 0) no cache."""
+    if url:
+        return RedisCache(url)
+    return LRUCache(size) if size > 0 else None
