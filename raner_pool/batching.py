@@ -96,13 +96,22 @@ class MicroBatcher:
             self._ready.notify_all()
 
     def _work(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if batch is None:
-                return
-            live = [call for call in batch if call.future.set_running_or_notify_cancel()]
-            if live:
-                self._run(live)
+        while (batch := self._take_batch()) is not None:
+            if batch:
+                self._serve(batch)
+
+    def _serve(self, batch: list[_Call]) -> None:
+        """Get an instance, then run the calls whose callers are still waiting (checked only now, as late as can be)."""
+        started = time.perf_counter()
+        try:
+            with self._checkout() as engine:
+                live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+                if live:
+                    self._answer(engine, live, started)
+        except Exception as error:  # no instance to be had (the pool closed): nobody may wait forever
+            for call in batch:
+                if not call.future.done() and (call.future.running() or call.future.set_running_or_notify_cancel()):
+                    call.future.set_exception(error)
 
     def _take_batch(self) -> list[_Call] | None:
         """The oldest call and the calls nearest its length within the window; None once closed and drained."""
@@ -146,23 +155,21 @@ class MicroBatcher:
             self._pending = deque(call for call in self._pending if id(call) not in taken)
             return batch
 
-    def _run(self, calls: list[_Call]) -> None:
-        started = time.perf_counter()
+    def _answer(self, engine: NEREngine, calls: list[_Call], started: float) -> None:
         texts = [text for call in calls for text in call.texts]
         try:
-            with self._checkout() as engine:
-                results = engine.predict_batch(texts)
+            results = engine.predict_batch(texts)
         except Exception as error:
             if len(calls) > 1:  # find the call at fault; the others still get their answers
                 for call in calls:
-                    self._run([call])
+                    self._answer(engine, [call], started)
                 return
             calls[0].future.set_exception(error)
             return
-        waits = [started - call.enqueued for call in calls]
         offset = 0
         for call in calls:
             call.future.set_result(results[offset : offset + len(call.texts)])
             offset += len(call.texts)
+        waits = [started - call.enqueued for call in calls]
         for listener in self.listeners:
             listener(len(calls), waits)

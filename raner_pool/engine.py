@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from raner_pool.backends.base import Backend
-from raner_pool.crf import viterbi_decode
+from raner_pool.crf import tag_marginals, viterbi_decode
 from raner_pool.entities import Entity
 from raner_pool.tagging import decode_spans
 from raner_pool.windows import Window, plan_windows
@@ -29,8 +29,8 @@ class EngineConfig:
     """Padded tokens per forward pass (longest window x windows in the batch)."""
     max_batch_size: int = 64
     """Windows per forward pass."""
-    window_overlap: int = 64
-    """Characters shared by neighbouring windows of a long text."""
+    window_overlap: int | None = None
+    """Characters shared by neighbouring windows of a long text; None: a quarter of the window, at most 64."""
     max_window_tokens: int | None = None
     """Sub-tokens per window; None: as many as the model has positions (minus [CLS] and [SEP])."""
 
@@ -61,7 +61,9 @@ class NEREngine:
         self.window_tokens = backend.max_positions - 2
         if self.config.max_window_tokens is not None:
             self.window_tokens = min(self.window_tokens, self.config.max_window_tokens)
-        if not 0 <= self.config.window_overlap < self.window_tokens:
+        overlap = self.config.window_overlap
+        self.window_overlap: int = min(64, self.window_tokens // 4) if overlap is None else overlap
+        if not 0 <= self.window_overlap < self.window_tokens:
             raise ValueError(f"window_overlap must be between 0 and {self.window_tokens - 1} (the window size - 1)")
 
     def predict(self, text: str) -> list[Entity]:
@@ -98,7 +100,7 @@ class NEREngine:
             return []
         limit = self.window_tokens
         char_ids = [ids if len(ids) <= limit else ids[:limit] for ids in char_ids]
-        windows = plan_windows([len(ids) for ids in char_ids], limit, self.config.window_overlap)
+        windows = plan_windows([len(ids) for ids in char_ids], limit, self.window_overlap)
         return [_Segment(text_index, w, char_ids[w.start : w.end]) for w in windows]
 
     def _batches(self, segments: list[_Segment]) -> list[list[_Segment]]:
@@ -134,9 +136,10 @@ class NEREngine:
         char_scores = np.take_along_axis(scores, first_token[:, :, None], axis=1)
         if self.backend.crf is not None:
             paths = viterbi_decode(char_scores, lengths, self.backend.crf)
+            probs = tag_marginals(char_scores, lengths, self.backend.crf)
         else:
             paths = [char_scores[row, : lengths[row]].argmax(axis=-1) for row in range(len(batch))]
-        probs = _softmax(char_scores)
+            probs = _softmax(char_scores)
         token_probs = _softmax(scores) if keep_token_probs else None
         for row, segment in enumerate(batch):
             segment.tags = paths[row]
@@ -155,9 +158,10 @@ class NEREngine:
             tags[w.own_start : w.own_end] = segment.tags[w.own_start - w.start : w.own_end - w.start]
             probs[w.own_start : w.own_end] = segment.probs[w.own_start - w.start : w.own_end - w.start]
         labels = self.backend.labels
+        # an entity is as sure as its least sure character: a doubtful last character means a doubtful extent
+        spans = decode_spans([labels[t] for t in tags.tolist()])
         return [
-            Entity(span.type, span.start, span.end, text[span.start : span.end], float(probs[span.start]))
-            for span in decode_spans([labels[t] for t in tags.tolist()])
+            Entity(s.type, s.start, s.end, text[s.start : s.end], float(probs[s.start : s.end].min())) for s in spans
         ]
 
 

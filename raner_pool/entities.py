@@ -11,8 +11,10 @@ class Entity:
 
     `start`/`end` are Python code-point offsets into the text the caller sent,
     `end` exclusive, so ``span == text[start:end]``. `prob` is the model's
-    softmax probability of the tag chosen for the span's first character (the
-    same figure the ModelScope pipeline reports).
+    confidence: the lowest, over the span's characters, of the probability of
+    the tag the decoder chose there (CRF marginals by forward-backward; a
+    softmax for models without a CRF). The ModelScope pipeline instead reports
+    a softmax over the first character's emissions, which ignores the CRF.
     """
 
     type: str

@@ -13,6 +13,18 @@ from pathlib import Path
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MSRA_LABELS = ("O", *(f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BMES"))
+TRAINED_LENGTH_FILE = "raner_pool.json"
+"""Optional file in a model dir: {"max_window_tokens": N} when the model only learned positions up to N."""
+
+
+def trained_window(model_dir: Path) -> int | None:
+    """The longest window (sub-tokens, without [CLS]/[SEP]) the model was trained on, when its dir says so."""
+    path = model_dir / TRAINED_LENGTH_FILE
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text(encoding="utf-8")).get("max_window_tokens")
+    return int(value) if value else None
+
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def main() -> None:
     report = compare_with_pipeline(resolve_model_dir(args.model), texts)
     print(
         f"{report.identical}/{report.compared} sentences identical ({report.agreement:.2%}); "
-        f"pipeline failed on {report.pipeline_failed}; largest prob difference {report.max_prob_gap:.2e}; "
+        f"pipeline failed on {report.pipeline_failed}; "
         f"{time.monotonic() - began:.0f} s"
     )
     for text, theirs, ours in report.mismatches[:10]:

@@ -35,3 +35,27 @@ def test_zero_length_and_single_step():
     emissions = np.array([[[0.0, 2.0, 1.0]], [[0.0, 0.0, 0.0]]], dtype=np.float32)
     paths = viterbi_decode(emissions, np.array([1, 0]), params)
     assert paths[0].tolist() == [1] and paths[1].tolist() == []
+
+
+def test_tag_marginals_equal_brute_force_enumeration():
+    import itertools
+
+    from raner_pool.crf import tag_marginals
+
+    rng = np.random.default_rng(5)
+    tags, steps = 3, 4
+    params = CRFParams(*(rng.normal(size=s).astype(np.float32) for s in ((tags,), (tags,), (tags, tags))))
+    emissions = rng.normal(size=(2, steps, tags)).astype(np.float32)
+    lengths = np.array([4, 2])
+    marginals = tag_marginals(emissions, lengths, params)
+    for row, length in enumerate(lengths):
+        expected = np.zeros((length, tags))
+        total = 0.0
+        for path in itertools.product(range(tags), repeat=int(length)):
+            score = params.start[path[0]] + params.end[path[-1]] + sum(emissions[row, t, k] for t, k in enumerate(path))
+            score += sum(params.transitions[a, b] for a, b in itertools.pairwise(path))
+            weight = np.exp(score)
+            total += weight
+            for t, k in enumerate(path):
+                expected[t, k] += weight
+        np.testing.assert_allclose(marginals[row, :length], expected / total, rtol=1e-4, atol=1e-6)

@@ -25,7 +25,15 @@ import torch
 
 from raner_pool.corpus import TaggedSentence, load_msra
 from raner_pool.evaluation import score_spans
-from raner_pool.modeldir import MSRA_LABELS, SPECIAL_TOKENS, EncoderShape, new_crf_model, save_weights, write_model_dir
+from raner_pool.modeldir import (
+    MSRA_LABELS,
+    SPECIAL_TOKENS,
+    TRAINED_LENGTH_FILE,
+    EncoderShape,
+    new_crf_model,
+    save_weights,
+    write_model_dir,
+)
 from raner_pool.tagging import decode_spans
 
 PAD_ID, UNK_ID, CLS_ID, SEP_ID = 0, 1, 2, 3
@@ -197,6 +205,9 @@ def train(config: TrainConfig, out: Path) -> None:
             break
     summary = {**asdict(config), "best_dev_f1": round(best_f1, 4), "minutes": round((time.monotonic() - began) / 60, 1)}
     (out / "train_config.json").write_text(json.dumps(summary, indent=1))
+    # positions past the longest training sentence were never learned: the engine windows texts to this length
+    longest = max(len(ids) for ids, _ in train_examples)
+    (out / TRAINED_LENGTH_FILE).write_text(json.dumps({"max_window_tokens": longest}))
     print(json.dumps(summary), flush=True)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
+from raner_pool.modeldir import trained_window
 from raner_pool.tokenization import CharTokenizer
 
 MODELSCOPE_MAX_LENGTH = 512  # the pipeline's sequence_length
@@ -37,6 +38,9 @@ class ModelScopeBackend:
         self.labels = [id2label[i] for i in range(len(id2label))]
         positions = getattr(self.model.encoder.config, "max_position_embeddings", MODELSCOPE_MAX_LENGTH)
         self.max_positions = min(positions, MODELSCOPE_MAX_LENGTH)
+        trained = trained_window(model_dir)
+        if trained is not None:  # positions the model never saw in training would only add noise
+            self.max_positions = min(self.max_positions, trained + 2)
         crf = getattr(self.model.head, "crf", None)
         self.crf = None if crf is None else CRFParams(
             start=crf.start_transitions.detach().float().cpu().numpy(),
