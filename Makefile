@@ -20,10 +20,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# Debian packages the tests drive for real: a browser for the WebUI, a Redis server for the cache.
+# Debian packages the tests drive for real: a browser (with CJK and emoji fonts) for the WebUI, Redis for the cache.
+APT_PACKAGES := chromium redis-server fonts-wqy-zenhei fonts-noto-color-emoji
 $(VENV)/.system-packages: | $(BIN)/python
-	command -v chromium >/dev/null && command -v redis-server >/dev/null || \
-		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium redis-server)
+	dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PACKAGES))
 	touch $@
 
 serve: $(STAMP)

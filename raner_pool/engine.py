@@ -158,11 +158,17 @@ class NEREngine:
             tags[w.own_start : w.own_end] = segment.tags[w.own_start - w.start : w.own_end - w.start]
             probs[w.own_start : w.own_end] = segment.probs[w.own_start - w.start : w.own_end - w.start]
         labels = self.backend.labels
-        # an entity is as sure as its least sure character: a doubtful last character means a doubtful extent
-        spans = decode_spans([labels[t] for t in tags.tolist()])
-        return [
-            Entity(s.type, s.start, s.end, text[s.start : s.end], float(probs[s.start : s.end].min())) for s in spans
-        ]
+        entities = []
+        for span in decode_spans([labels[t] for t in tags.tolist()]):
+            start, end = span.start, span.end
+            while start < end and text[start].isspace():  # whitespace is never part of a name
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            if start < end:
+                # as sure as its least sure character: a doubtful last character means a doubtful extent
+                entities.append(Entity(span.type, start, end, text[start:end], float(probs[start:end].min())))
+        return entities
 
 
     def _token_probs(self, segments: list[_Segment]) -> np.ndarray:

@@ -112,12 +112,10 @@ def test_models_by_name_and_alias_with_their_own_colours(client: httpx.Client):
 
 
 def test_offsets_are_code_points_after_emoji(client: httpx.Client):
-    text = "😀🇨🇳" + README_TEXT
-    shifted = [{**e, "start": e["start"] + 3, "end": e["end"] + 3} for e in entities_of(client, README_TEXT)]
+    text = "😀🇨🇳。" + README_TEXT  # 4 code points, 7 UTF-16 units, 14 UTF-8 bytes before the sentence
     got = entities_of(client, text)
-    assert [(e["type"], e["start"], e["end"], e["span"]) for e in got] == [
-        (e["type"], e["start"], e["end"], e["span"]) for e in shifted
-    ]
+    assert all(e["span"] == text[e["start"] : e["end"]] for e in got)
+    assert ("PER", 13, 15, "马云") in [(e["type"], e["start"], e["end"], e["span"]) for e in got]
 
 
 def test_empty_text_is_200_with_no_entities(client: httpx.Client):
@@ -227,7 +225,7 @@ def test_busy_pool_gives_503_with_retry_after_then_429_when_the_queue_is_full(cl
         assert timed_out.json()["error"]["code"] == "pool_timeout"
     finally:
         holder.join()
-    assert pool_state(client, "narrow")["idle"] == 1
+    wait_until(lambda: pool_state(client, "narrow")["idle"] == 1)  # the instance is back, not lost
     assert client.post("/ner", json={"text": "马云", "model": "narrow"}).status_code == 200
 
 

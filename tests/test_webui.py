@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from .server_process import RunningServer, running_server
 
@@ -98,32 +99,41 @@ def marks(page: Page) -> list[dict[str, str]]:
     return result
 
 
+def api_entities(server: RunningServer, text: str) -> list[dict[str, object]]:
+    data: list[dict[str, object]] = httpx.post(f"{server.url}/ner", json={"text": text}).json()["data"]
+    return data
+
+
 def test_highlights_colours_counts_and_screenshot(page: Page, server: RunningServer):
-    detect(page, "据说，刘德华平时生活在香港。\n" + README_TEXT)
+    text = "\n".join([
+        "据说，刘德华平时生活在香港，但是他喜欢去北京钓鱼。",
+        README_TEXT,
+        "国务院总理李克强在中南海会见了联合国秘书长古特雷斯。",
+    ])
+    expected = api_entities(server, text)
+    assert {e["type"] for e in expected} == {"PER", "LOC", "ORG"}
+    detect(page, text)
     found = marks(page)
-    assert [(m["type"], m["text"]) for m in found] == [
-        ("PER", "刘德华"), ("LOC", "香港"), ("ORG", "阿里巴巴集团"), ("PER", "马云"), ("LOC", "杭州")
-    ]
+    assert [(m["type"], m["text"]) for m in found] == [(e["type"], e["span"]) for e in expected]
     assert all(m["bg"] == COLORS[m["type"]] for m in found)
-    assert all("p=0." in m["title"] or "p=1.000" in m["title"] for m in found)
-    result = page.get_by_test_id("result")
-    assert result.text_content() == "据说，刘德华平时生活在香港。\n" + README_TEXT, "line break and text kept exactly"
+    assert all(re.search(r"p=(0|1)\.\d{3}$", m["title"]) for m in found)
+    assert page.get_by_test_id("result").text_content() == text, "line breaks and text kept exactly"
     stats = page.get_by_test_id("stats")
-    assert stats.locator("[data-type=PER] dd").inner_text() == "2"
-    assert stats.locator("[data-type=LOC] dd").inner_text() == "2"
-    assert stats.locator("[data-type=ORG] dd").inner_text() == "1"
-    assert stats.locator("[data-type=总计] dd").inner_text() == "5"
+    for entity_type in ("PER", "LOC", "ORG"):
+        count = sum(e["type"] == entity_type for e in expected)
+        assert stats.locator(f"[data-type={entity_type}] dd").inner_text() == str(count)
+    assert stats.locator("[data-type=总计] dd").inner_text() == str(len(expected))
     expect(page.get_by_test_id("timing")).to_contain_text("ms")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webui-result.png"), full_page=True)
 
 
-def test_offsets_after_emoji_and_astral_characters(page: Page):
-    text = "😀🇨🇳𠀀" + README_TEXT + "👍🏽马云"
+def test_offsets_after_emoji_and_astral_characters(page: Page, server: RunningServer):
+    text = "😀🇨🇳𠀀。" + README_TEXT + "👍🏽。马云说"
+    expected = api_entities(server, text)
+    assert any(e["span"] == "马云" for e in expected)
     detect(page, text)
-    assert [(m["type"], m["text"]) for m in marks(page)] == [
-        ("ORG", "阿里巴巴集团"), ("PER", "马云"), ("LOC", "杭州"), ("PER", "马云")
-    ]
+    assert [(m["type"], m["text"]) for m in marks(page)] == [(e["type"], e["span"]) for e in expected]
     assert page.get_by_test_id("result").text_content() == text
 
 
@@ -131,7 +141,7 @@ def test_ctrl_enter_toggles_and_copy(page: Page):
     page.get_by_test_id("text").fill(README_TEXT)
     with page.expect_response("**/ner"):
         page.get_by_test_id("text").press("Control+Enter")
-    expect(page.locator("mark.entity")).to_have_count(3)
+    expect(page.locator("[data-testid=result] mark.entity")).to_have_count(3)
     page.get_by_test_id("legend").locator("button[data-type=PER]").click()
     assert page.locator("[data-testid=result] mark.entity-hidden").count() == 1
     page.get_by_test_id("legend").locator("button[data-type=PER]").click()
@@ -164,11 +174,12 @@ def test_api_errors_are_explained(page: Page):
     expect(message).to_contain_text("文本太长")
     expect(message).to_contain_text("the limit is 40")
 
-    for status, words in ((429, "请求太多"), (503, "服务暂不可用")):
-        page.route("**/ner", lambda route, status=status: route.fulfill(
-            status=status, content_type="application/json",
-            body='{"success": false, "error": {"code": "x", "message": "busy", "request_id": "r1"}}',
-        ))
+    def answer_with(status: int) -> Callable[[Route], None]:
+        body = '{"success": false, "error": {"code": "x", "message": "busy", "request_id": "r1"}}'
+        return lambda route: route.fulfill(status=status, content_type="application/json", body=body)
+
+    for status, words in ((429, "请求太多"), (503, "服务暂不可用")):  # busy servers, simulated in the browser
+        page.route("**/ner", answer_with(status))
         page.get_by_test_id("detect").click()
         expect(message).to_contain_text(words)
         page.unroute("**/ner")
@@ -184,7 +195,7 @@ def test_phone_width_has_no_horizontal_scroll(browser: Browser, server: RunningS
     page.goto(server.url)
     page.get_by_test_id("text").fill(README_TEXT * 5)
     page.get_by_test_id("detect").click()
-    expect(page.locator("mark.entity").first).to_be_visible()
+    expect(page.locator("[data-testid=result] mark.entity").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()
 
