@@ -100,4 +100,4 @@ def test_entities_are_plain_json(tiny_pool: RaNERModelPool):
 def test_entities_never_start_or_end_with_whitespace(tiny_pool: RaNERModelPool):
     texts = [" 马云 在 杭州 ", "\n北京\t上海\r\n", "刘德华\u3000平时"]
     for text, entities in zip(texts, tiny_pool.predict_batch(texts), strict=True):
-        assert all(e.span == e.span.strip() and e.span for e in entities)
+        assert all(e.span == text[e.start : e.end] == e.span.strip() and e.span for e in entities)
