@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -96,7 +97,8 @@ def main() -> None:
 
     def measure(name: str, url: str, only_ner: bool) -> None:
         for users in users_list:
-            qps, p50, p99, count, failures = locust(url, users, args.seconds, args.out / f"{name}-{users}", only_ner)
+            slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+            qps, p50, p99, count, failures = locust(url, users, args.seconds, args.out / f"{slug}-{users}", only_ner)
             runs.append(Run(name, users, qps, p50, p99, count, failures))
             print(f"{name:<28} {users:>3} users: {qps:7.1f} req/s  P50 {p50:6.0f} ms  P99 {p99:6.0f} ms  "
                   f"{failures} failures", flush=True)

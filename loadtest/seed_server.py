@@ -39,7 +39,8 @@ def create_app(model: str, pool_size: int) -> FastAPI:
             output = instance(body.text)["output"] if body.text else []
         finally:
             idle.put(instance)
-        data = [{k: d[k] for k in ("type", "start", "end", "span", "prob")} for d in output]
+        data = [{"type": d["type"], "start": int(d["start"]), "end": int(d["end"]), "span": d["span"],
+                 "prob": float(d["prob"])} for d in output]
         return {"success": True, "data": data, "elapsed_ms": (time.perf_counter() - began) * 1000}
 
     @app.get("/ready")
