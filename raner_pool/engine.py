@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from raner_pool.backends.base import Backend
 from raner_pool.crf import tag_marginals, viterbi_decode
 from raner_pool.entities import Entity
-from raner_pool.tagging import decode_spans
+from raner_pool.tagging import decode_spans, decode_spans_like_modelscope
 from raner_pool.windows import Window, plan_windows
 
 
@@ -31,6 +32,9 @@ class EngineConfig:
     """Windows per forward pass."""
     window_overlap: int | None = None
     """Characters shared by neighbouring windows of a long text; None: a quarter of the window, at most 64."""
+    span_decoding: Literal["modelscope", "lenient"] = "modelscope"
+    """How tags become spans: exactly as the ModelScope pipeline does (its quirks included: an M- alone is
+    dropped, ``B O E`` spans the O), or with raner_pool.tagging's scheme-aware lenient reading."""
     max_window_tokens: int | None = None
     """Sub-tokens per window; None: as many as the model has positions (minus [CLS] and [SEP])."""
 
@@ -159,7 +163,8 @@ class NEREngine:
             probs[w.own_start : w.own_end] = segment.probs[w.own_start - w.start : w.own_end - w.start]
         labels = self.backend.labels
         entities = []
-        for span in decode_spans([labels[t] for t in tags.tolist()]):
+        decode = decode_spans_like_modelscope if self.config.span_decoding == "modelscope" else decode_spans
+        for span in decode([labels[t] for t in tags.tolist()]):
             start, end = span.start, span.end
             while start < end and text[start].isspace():  # whitespace is never part of a name
                 start += 1

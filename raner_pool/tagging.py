@@ -80,3 +80,31 @@ def decode_spans(tags: Sequence[str]) -> list[TagSpan]:
     if open_type is not None:
         spans.append(TagSpan(open_type, open_start, len(tags)))
     return spans
+
+
+def decode_spans_like_modelscope(tags: Sequence[str]) -> list[TagSpan]:
+    """Spans exactly as ModelScope's token-classification pipeline chunks them, quirks included.
+
+    Only the first letter of a tag counts: B/S close the open span and open a new one; I (or E) with no open
+    span opens one; I/E/S extend the open span to here, whatever their type; E/S close it. M and O do nothing,
+    so ``B M`` is a one-character span, ``M E`` starts at the E, and ``B O E`` spans the O. Serving the same
+    model dir, this gives the same entities the pipeline gives.
+    """
+    spans: list[TagSpan] = []
+    open_span: list[str | int] | None = None  # [type, start, end]
+    for position, tag in enumerate(tags):
+        letter, entity_type = tag[:1], tag[2:]
+        if letter in ("B", "S"):
+            if open_span is not None:
+                spans.append(TagSpan(str(open_span[0]), int(open_span[1]), int(open_span[2])))
+            open_span = [entity_type, position, position + 1]
+        if letter in ("I", "E") and open_span is None:
+            open_span = [entity_type, position, position + 1]
+        if letter in ("I", "E", "S") and open_span is not None:
+            open_span[2] = position + 1
+        if letter in ("E", "S") and open_span is not None:
+            spans.append(TagSpan(str(open_span[0]), int(open_span[1]), int(open_span[2])))
+            open_span = None
+    if open_span is not None:
+        spans.append(TagSpan(str(open_span[0]), int(open_span[1]), int(open_span[2])))
+    return spans

@@ -1,4 +1,6 @@
-from raner_pool.tagging import TagSpan, decode_spans, entity_types, split_tag, tag_scheme
+import pytest
+
+from raner_pool.tagging import TagSpan, decode_spans, decode_spans_like_modelscope, entity_types, split_tag, tag_scheme
 
 
 def spans(tags: str) -> list[tuple[str, int, int]]:
@@ -59,3 +61,24 @@ def test_scheme_and_types_from_label_set():
     assert tag_scheme(["O", "B-PER", "I-PER"]) == "BIO"
     assert entity_types(["O", "B-PER", "I-LOC", "S-ORG"]) == ["LOC", "ORG", "PER"]
     assert TagSpan("PER", 0, 2).end == 2
+
+
+def modelscope_spans(tags: str) -> list[tuple[str, int, int]]:
+    return [(s.type, s.start, s.end) for s in decode_spans_like_modelscope(tags.split())]
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ("B-PER M-PER E-PER O S-LOC", [("PER", 0, 3), ("LOC", 4, 5)]),
+        ("B-PER M-PER", [("PER", 0, 1)]),  # M never extends: the pipeline reports only the B character
+        ("M-PER E-PER O", [("PER", 1, 2)]),  # an E with nothing open starts at itself
+        ("B-LOC O E-LOC", [("LOC", 0, 3)]),  # O does not close: the E extends across it
+        ("B-PER I-PER I-PER", [("PER", 0, 3)]),  # BIO: I extends
+        ("I-ORG I-ORG O", [("ORG", 0, 2)]),
+        ("B-PER B-LOC E-LOC", [("PER", 0, 1), ("LOC", 1, 3)]),
+        ("O O", []),
+    ],
+)
+def test_modelscope_compatible_decoding(tags: str, expected: list[tuple[str, int, int]]):
+    assert modelscope_spans(tags) == expected
