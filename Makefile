@@ -48,6 +48,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out artifacts/bench/default
 	$(BIN)/python bench/run.py --base-shape --seconds 3 --callers 1,16,64 --out artifacts/bench/base-shape
+	$(BIN)/python bench/over_http.py
 	$(BIN)/python bench/quality.py
 
 loadtest: $(STAMP)
