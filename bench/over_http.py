@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.run import Result, drive  # noqa: E402
-from loadtest.run import free_port, server  # noqa: E402
 from raner_pool.corpus import load_msra  # noqa: E402
+from raner_pool.server.launch import free_port, launched  # noqa: E402
 
 
 def measure(url: str, name: str, texts: list[str], callers: int, seconds: float) -> Result:
@@ -56,12 +56,12 @@ def main() -> None:
     results: dict[str, Result] = {}
     port = free_port()
     command = [sys.executable, "-m", "raner_pool.cli", "serve", "--config", str(config), "--port", str(port)]
-    with server(command, port, args.out / "http-raner.log") as url:
+    with launched(command, port, args.out / "http-raner.log") as url:
         results["ours"] = measure(url, f"raner-pool, pool_size={args.pool_size}", texts, args.callers, args.seconds)
     port = free_port()
     command = [sys.executable, str(ROOT / "loadtest" / "seed_server.py"), "--port", str(port),
                "--pool-size", str(args.pool_size), "--model", args.model]
-    with server(command, port, args.out / "http-seed.log") as url:
+    with launched(command, port, args.out / "http-seed.log") as url:
         results["seed"] = measure(url, f"seed-style, pool of {args.pool_size} pipelines", texts, args.callers,
                                   args.seconds)
     ours, seed = results["ours"], results["seed"]

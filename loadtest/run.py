@@ -12,16 +12,12 @@ import argparse
 import csv
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from raner_pool.server.launch import free_port, launched
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,37 +31,6 @@ class Run:
     p99_ms: float
     requests: int
     failures: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def server(command: list[str], port: int, log: Path) -> Iterator[str]:
-    """Start a server process, wait for /ready, stop it afterwards."""
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited early, see {log}")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready in 180 s, see {log}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def locust(url: str, users: int, seconds: int, prefix: Path, only_ner: bool) -> tuple[float, float, float, int, int]:
@@ -109,7 +74,7 @@ def main() -> None:
                           f"pool_size = {size}\n", encoding="utf-8")
         port = free_port()
         command = [sys.executable, "-m", "raner_pool.cli", "serve", "--config", str(config), "--port", str(port)]
-        with server(command, port, args.out / f"pool{size}.log") as url:
+        with launched(command, port, args.out / f"pool{size}.log") as url:
             measure(f"raner-pool, pool_size={size}", url, only_ner=False)
             if size == max(int(s) for s in args.pool_sizes.split(",")):
                 measure(f"raner-pool /ner only, pool={size}", url, only_ner=True)
@@ -117,7 +82,7 @@ def main() -> None:
     port = free_port()
     command = [sys.executable, str(HERE / "seed_server.py"), "--port", str(port), "--pool-size", str(size),
                "--model", args.model]
-    with server(command, port, args.out / "seed.log") as url:
+    with launched(command, port, args.out / "seed.log") as url:
         measure(f"seed-style /ner, pool={size}", url, only_ner=True)
     write_report(runs, args.out)
 

@@ -19,5 +19,7 @@ def test_loadtest_runs_and_reports(tiny_model_dir: Path, tmp_path: Path):
     assert {row["server"] for row in rows} == {
         "raner-pool, pool_size=1", "raner-pool /ner only, pool=1", "seed-style /ner, pool=1"
     }
-    assert all(int(row["requests"]) > 0 and int(row["failures"]) == 0 for row in rows)
+    assert all(int(row["requests"]) > 0 for row in rows)
+    # ours answers every request; the seed-style pipeline raises on articles over 512 characters, so it may not
+    assert all(int(row["failures"]) == 0 for row in rows if row["server"].startswith("raner-pool"))
     assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -19,6 +19,11 @@ OPENAI_ERROR_TYPES = {
 }
 
 
+def documented_errors(body: type, descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """FastAPI `responses=` for the error statuses a route can answer, each with its body model and meaning."""
+    return {status: {"model": body, "description": text} for status, text in descriptions.items()}
+
+
 class APIError(Exception):
     """An answer other than 200: HTTP status, a stable machine code, a message for people, the field at fault."""
 

@@ -9,22 +9,23 @@ from fastapi import APIRouter, Query, Request
 
 from raner_pool.entities import Entity
 from raner_pool.registry import ModelSpec
+from raner_pool.server.errors import documented_errors
 from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
 from raner_pool.server.service import Service, entity_json, hf_entity_json
 
 router = APIRouter(tags=["NER"])
 
-REST_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in {
+REST_ERRORS = documented_errors(
+    ErrorBody,
+    {
         404: "unknown model (the message lists the known names)",
         413: "a text is longer than the model's max_text_chars",
         422: "malformed JSON, a missing field or a wrong type (the field is named)",
         429: "more requests are waiting for the model than its max_waiting",
         500: "the model raised; the body carries the request id, also in the log",
         503: "no instance became free within the deadline, or the model is still loading (see Retry-After)",
-    }.items()
-}
+    },
+)
 
 Format = Literal["raner", "hf"]
 FORMAT_QUERY = Query("raner", description="'hf' answers in transformers' aggregated pipeline shape")

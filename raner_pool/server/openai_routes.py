@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from raner_pool.server.errors import APIError
+from raner_pool.server.errors import APIError, documented_errors
 from raner_pool.server.schemas import (
     ChatCompletionRequest,
     ChatMessage,
@@ -23,9 +23,9 @@ from raner_pool.server.service import Service, entity_json
 
 router = APIRouter()
 
-OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIErrorBody, "description": description}
-    for status, description in {
+OPENAI_ERRORS = documented_errors(
+    OpenAIErrorBody,
+    {
         400: "a request the protocol allows but this server cannot serve (e.g. base64 pooling output)",
         404: "unknown model (code model_not_found; the message lists the known names)",
         413: "the text is longer than the model's max_text_chars",
@@ -33,8 +33,8 @@ OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
         429: "more requests are waiting for the model than its max_waiting",
         500: "the model raised; the message carries the request id",
         503: "no instance became free within the deadline, or the model is still loading",
-    }.items()
-}
+    },
+)
 
 
 def user_text(messages: list[ChatMessage]) -> str:
