@@ -90,37 +90,44 @@ class MicroBatcher:
         return call.future
 
     def close(self) -> None:
-        """Finish the calls already queued, then stop the workers."""
+        """Stop the workers once the queue is empty (the pool refuses them instances from now on)."""
         with self._ready:
             self._closed = True
             self._ready.notify_all()
 
     def _work(self) -> None:
-        while (batch := self._take_batch()) is not None:
-            if batch:
-                self._serve(batch)
+        """Wait for calls, get an instance, and only then take a batch off the queue: until an instance is free,
+        calls stay queued, counted as waiting and cancellable by callers who give up."""
+        while True:
+            with self._ready:
+                while not self._pending and not self._closed:
+                    self._ready.wait()
+                if not self._pending:
+                    return
+            try:
+                with self._checkout() as engine:
+                    started = time.perf_counter()
+                    batch = self._take_batch()
+                    live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+                    if live:
+                        self._answer(engine, live, started)
+            except Exception as error:  # no instance to be had (the pool closed): nobody may wait forever
+                self._fail_pending(error)
+                return
 
-    def _serve(self, batch: list[_Call]) -> None:
-        """Get an instance, then run the calls whose callers are still waiting (checked only now, as late as can be)."""
-        started = time.perf_counter()
-        try:
-            with self._checkout() as engine:
-                live = [call for call in batch if call.future.set_running_or_notify_cancel()]
-                if live:
-                    self._answer(engine, live, started)
-        except Exception as error:  # no instance to be had (the pool closed): nobody may wait forever
-            for call in batch:
-                if not call.future.done() and (call.future.running() or call.future.set_running_or_notify_cancel()):
-                    call.future.set_exception(error)
+    def _fail_pending(self, error: Exception) -> None:
+        with self._ready:
+            pending, self._pending = list(self._pending), deque()
+        for call in pending:
+            if call.future.set_running_or_notify_cancel():
+                call.future.set_exception(error)
 
-    def _take_batch(self) -> list[_Call] | None:
-        """The oldest call and the calls nearest its length within the window; None once closed and drained."""
+    def _take_batch(self) -> list[_Call]:
+        """The oldest call and the calls nearest its length within the window (none if others took them all)."""
         config = self.config
         with self._ready:
-            while not self._pending:
-                if self._closed:
-                    return None
-                self._ready.wait()
+            if not self._pending:
+                return []
             if config.max_wait_ms > 0 and not self._closed:
                 deadline = self._pending[0].enqueued + config.max_wait_ms / 1000
                 while len(self._pending) < config.max_batch_calls and not self._closed:

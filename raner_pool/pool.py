@@ -154,7 +154,7 @@ class RaNERModelPool:
             return PoolStats(size, idle, size - idle, waiting, self._served, self._failed)
 
     def close(self) -> None:
-        """Stop accepting calls; calls already running or queued finish normally."""
+        """Stop accepting calls; calls already running finish normally, queued ones get `PoolClosed`."""
         self._closed = True
         if self._batcher is not None:
             self._batcher.close()

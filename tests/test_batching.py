@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from raner_pool import BatchingConfig, PoolBusy, PoolTimeout, RaNERModelPool
+from raner_pool import BatchingConfig, PoolBusy, PoolClosed, PoolTimeout, RaNERModelPool
 
 from .conftest import BREAKING_CHAR, SAMPLE_TEXTS, assert_same_results
 
@@ -80,3 +80,24 @@ def test_one_input_larger_than_the_budget_still_runs(tiny_model_dir: Path, tiny_
     pool = RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_batch_tokens=64))
     text = "据说，刘德华平时生活在香港。" * 400
     assert_same_results([pool.predict(text, timeout=120)], [tiny_pool.predict(text)])
+
+
+def test_closing_the_pool_answers_queued_calls(tiny_model_dir: Path):
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_wait_ms=0))
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            pool.predict("北京", timeout=30)
+        except BaseException as error:
+            outcome.append(error)
+
+    with pool.checkout():
+        waiter = threading.Thread(target=call)
+        waiter.start()
+        while pool.stats().waiting < 1:
+            threading.Event().wait(0.01)
+        pool.close()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive(), "a queued caller was left waiting"
+    assert len(outcome) == 1 and isinstance(outcome[0], PoolClosed)
