@@ -28,5 +28,3 @@ def running_server(config: Path, log: Path) -> Iterator[RunningServer]:
     with launched(command, port, log) as url:
         yield RunningServer(url, log)
 
-
-__all__ = ["RunningServer", "free_port", "running_server"]

@@ -13,9 +13,9 @@ import pytest
 from raner_pool import RaNERModelPool
 from raner_pool.cache import LRUCache, RedisCache, cache_key, model_version
 from raner_pool.errors import RaNERError
+from raner_pool.server.launch import free_port
 
 from .conftest import SAMPLE_TEXTS, assert_same_results
-from .server_process import free_port
 
 REDIS = shutil.which("redis-server")
 
