@@ -10,6 +10,8 @@ One call larger than the budget still runs, alone: the engine windows it.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -20,8 +22,9 @@ from dataclasses import dataclass, field
 
 from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
-from raner_pool.errors import PoolBusy, PoolClosed
+from raner_pool.errors import PoolBusy, PoolClosed, RaNERError
 
+log = logging.getLogger(__name__)
 Results = list[list[Entity]]
 BatchListener = Callable[[int, list[float]], None]
 """Called after each batch with the number of calls in it and how long each waited, in seconds."""
@@ -65,11 +68,10 @@ class MicroBatcher:
         self._pending: deque[_Call] = deque()
         self._ready = threading.Condition()
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"raner-batcher-{i}", daemon=True) for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads: list[threading.Thread] = []
+        self._worker_ids = itertools.count()
+        for _ in range(workers):
+            self._start_worker()
 
     @property
     def waiting(self) -> int:
@@ -96,24 +98,46 @@ class MicroBatcher:
             self._ready.notify_all()
 
     def _work(self) -> None:
-        """Wait for calls, get an instance, and only then take a batch off the queue: until an instance is free,
-        calls stay queued, counted as waiting and cancellable by callers who give up."""
-        while True:
+        """Serve batches until the pool closes. A worker that fails unexpectedly fails only the calls it held,
+        and a new worker takes its place, so the pool never loses a worker and no caller waits forever."""
+        try:
+            while self._serve_one_batch():
+                pass
+        except Exception:
+            log.exception("a batch worker failed; starting a replacement")
             with self._ready:
-                while not self._pending and not self._closed:
-                    self._ready.wait()
-                if not self._pending:
-                    return
-            try:
-                with self._checkout() as engine:
-                    started = time.perf_counter()
-                    batch = self._take_batch()
-                    live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+                if not self._closed:
+                    self._start_worker()
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"raner-batcher-{next(self._worker_ids)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _serve_one_batch(self) -> bool:
+        """Wait for calls, get an instance, and only then take a batch off the queue: until an instance is free,
+        calls stay queued, counted as waiting and cancellable by callers who give up. False: the pool closed."""
+        with self._ready:
+            while not self._pending and not self._closed:
+                self._ready.wait()
+            if not self._pending:
+                return False
+        try:
+            with self._checkout() as engine:
+                started = time.perf_counter()
+                batch = self._take_batch()
+                live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+                try:
                     if live:
                         self._answer(engine, live, started)
-            except Exception as error:  # no instance to be had (the pool closed): nobody may wait forever
-                self._fail_pending(error)
-                return
+                finally:
+                    for call in live:
+                        if not call.future.done():
+                            call.future.set_exception(RaNERError("the batch worker failed on this call; see the log"))
+        except PoolClosed as error:  # no instance to be had: nobody may wait forever
+            self._fail_pending(error)
+            return False
+        return True
 
     def _fail_pending(self, error: Exception) -> None:
         with self._ready:
@@ -179,4 +203,7 @@ class MicroBatcher:
             offset += len(call.texts)
         waits = [started - call.enqueued for call in calls]
         for listener in self.listeners:
-            listener(len(calls), waits)
+            try:
+                listener(len(calls), waits)
+            except Exception:  # an observer's fault must not touch the answers already given
+                log.exception("batch listener %r failed", listener)

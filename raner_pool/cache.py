@@ -10,7 +10,9 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +28,8 @@ class ResultCache(Protocol):
 
     hits: int
     misses: int
+    errors: int
+    """Lookups or stores that failed (the answer was computed anyway)."""
 
     def get_many(self, keys: list[str]) -> list[list[Entity] | None]: ...
 
@@ -56,7 +60,7 @@ class LRUCache:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
         self.max_entries = max_entries
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.errors = 0
         self._entries: OrderedDict[str, list[Entity]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -85,44 +89,56 @@ class LRUCache:
 
 
 class RedisCache:
-    """Answers in Redis, shared by every server process that points at it; entries expire after `ttl_s`."""
+    """Answers in Redis, shared by every server process that points at it; entries expire after `ttl_s`.
 
-    def __init__(self, url: str, ttl_s: int = 86_400) -> None:
+    Redis is an accelerator, never a dependency: when it is unreachable (at start or later) the cache passes
+    every text through to the model, counts the failure in `errors`, and leaves Redis alone for `backoff_s`
+    before trying again, so an outage costs each request at most one short connect timeout per backoff.
+    """
+
+    def __init__(self, url: str, ttl_s: int = 86_400, timeout_s: float = 0.25, backoff_s: float = 1.0) -> None:
         import redis
 
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.errors = 0
+        self.url = url
         self.ttl_s = ttl_s
+        self.backoff_s = backoff_s
         self._lock = threading.Lock()
+        self._skip_until = 0.0
         try:
-            self._redis: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            self._redis.ping()
-        except (redis.RedisError, ValueError) as error:
+            self._redis: Any = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        except ValueError as error:  # a malformed URL is a configuration error, not an outage
             raise RaNERError(f"cannot use the Redis cache at {url}: {error}") from error
 
     def get_many(self, keys: list[str]) -> list[list[Entity] | None]:
-        import redis
-
-        try:
-            values = self._redis.mget(keys) if keys else []
-        except redis.RedisError as error:  # a cache outage costs speed, never answers
-            log.warning("Redis cache unavailable, computing instead: %s", error)
-            values = [None] * len(keys)
-        found = [None if v is None else [Entity(**e) for e in json.loads(v)] for v in values]
+        values = self._call("read", lambda: self._redis.mget(keys)) if keys else None
+        found = [None if v is None else [Entity(**e) for e in json.loads(v)] for v in values or [None] * len(keys)]
         with self._lock:
             self.hits += sum(f is not None for f in found)
             self.misses += sum(f is None for f in found)
         return found
 
     def put_many(self, items: dict[str, list[Entity]]) -> None:
-        import redis
-
         pipe = self._redis.pipeline(transaction=False)
         for key, entities in items.items():
             pipe.set(key, json.dumps([e.to_dict() for e in entities], ensure_ascii=False), ex=self.ttl_s)
+        self._call("write", pipe.execute)
+
+    def _call(self, what: str, command: Callable[[], Any]) -> Any:
+        """Run a Redis command; None when Redis is failing (or was failing less than `backoff_s` ago)."""
+        import redis
+
+        if time.monotonic() < self._skip_until:
+            return None
         try:
-            pipe.execute()
+            return command()
         except redis.RedisError as error:
-            log.warning("Redis cache unavailable, answers not stored: %s", error)
+            with self._lock:
+                self.errors += 1
+            self._skip_until = time.monotonic() + self.backoff_s
+            log.warning("Redis cache at %s unavailable (%s failed: %s); answering without it for %.1f s",
+                        self.url, what, error, self.backoff_s)
+            return None
 
 
 def open_cache(size: int, url: str | None) -> ResultCache | None:

@@ -17,11 +17,12 @@ def is_offline() -> bool:
     return any(os.environ.get(name, "") not in ("", "0", "false") for name in (OFFLINE_ENV, "MODELSCOPE_OFFLINE"))
 
 
-def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
+def resolve_model_dir(model: str | os.PathLike[str], refresh: bool = False) -> Path:
     """A local model dir for `model`: the embedded default, an existing dir, or a ModelScope id.
 
     An id is read from the local ModelScope cache first; only when it is not
-    there, and the process is not offline, is it downloaded. Any failure
+    there, and the process is not offline, is it downloaded. With `refresh`
+    (and online) the hub is asked for a newer revision first. Any failure
     becomes one `ModelNotAvailable` that names the id and the way out.
     """
     if str(model) == DEFAULT_MODEL:
@@ -37,6 +38,11 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
         )
     from modelscope.hub.snapshot_download import snapshot_download
 
+    if refresh and not is_offline():
+        try:
+            return Path(snapshot_download(model_id))
+        except Exception:  # the hub is unreachable: the cached revision is the newest we can know of
+            pass
     try:
         return Path(snapshot_download(model_id, local_files_only=True))
     except Exception as cache_error:  # any hub-client failure means "not cached"

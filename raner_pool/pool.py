@@ -84,7 +84,8 @@ class RaNERModelPool:
         self._waiting = self._served = self._failed = 0
         self._closed = False
         self.cache = cache
-        self.version = model_version(self.backend.model_dir) if cache is not None else ""
+        self.version = model_version(self.backend.model_dir)
+        """A short content hash of the weights and config: which weights produced an answer."""
         self._batcher = None if batching is None else MicroBatcher(
             lambda: self._checkout(None, count=False), pool_size, batching, max_waiting
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,12 @@ SAMPLE_TEXTS = [
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-layer, 32-hidden transformer-crf dir with random weights: fast, and loads like a real RaNER."""
     return build_random_model(tmp_path_factory.mktemp("tiny") / "model", TINY_VOCAB, TINY_SHAPE, seed=7)
+
+
+@pytest.fixture(scope="session")
+def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Same shape and vocab as the tiny model, other random weights: other answers (for model updates)."""
+    return build_random_model(tmp_path_factory.mktemp("other") / "model", TINY_VOCAB, TINY_SHAPE, seed=11)
 
 
 BREAKING_CHAR = "龘"
@@ -66,3 +74,31 @@ def assert_same_results(actual: list[list[Entity]], expected: list[list[Entity]]
     ]
     for got, want in zip(actual, expected, strict=True):
         assert [e.prob for e in got] == pytest.approx([e.prob for e in want], abs=1e-5)
+
+
+REDIS = shutil.which("redis-server")
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server on 127.0.0.1:`port`, answering pings when this returns."""
+    if REDIS is None:
+        pytest.skip("redis-server is not installed (make test installs it)")
+    process = subprocess.Popen(
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=10)

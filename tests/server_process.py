@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from raner_pool.server.launch import free_port, launched
 
@@ -15,16 +19,27 @@ from raner_pool.server.launch import free_port, launched
 class RunningServer:
     url: str
     log: Path
+    pid: int = 0
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 @contextmanager
-def running_server(config: Path, log: Path) -> Iterator[RunningServer]:
-    """The server of `config`, once /ready says every model is warm."""
+def running_server(config: Path, log: Path, env: Mapping[str, str] | None = None) -> Iterator[RunningServer]:
+    """The server of `config` (with `env` added to the environment), once /ready says every model is warm."""
     port = free_port()
     command = [sys.executable, "-m", "raner_pool.cli", "serve", "--config", str(config), "--port", str(port)]
-    with launched(command, port, log) as url:
-        yield RunningServer(url, log)
+    with launched(command, port, log, env=None if env is None else {**os.environ, **env}) as url:
+        [pid] = [child.pid for child in psutil.Process().children() if str(port) in child.cmdline()]
+        yield RunningServer(url, log, pid)
 
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when absent."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -101,3 +101,37 @@ def test_closing_the_pool_answers_queued_calls(tiny_model_dir: Path):
     waiter.join(timeout=30)
     assert not waiter.is_alive(), "a queued caller was left waiting"
     assert len(outcome) == 1 and isinstance(outcome[0], PoolClosed)
+
+
+def test_a_failing_listener_does_not_touch_answers_or_workers(tiny_model_dir: Path, tiny_pool: RaNERModelPool):
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_wait_ms=0))
+
+    def broken_listener(calls: int, waits: list[float]) -> None:
+        raise RuntimeError("metrics backend down")
+
+    pool.add_batch_listener(broken_listener)
+    for _ in range(3):
+        assert_same_results(pool.predict_batch(SAMPLE_TEXTS, timeout=10), tiny_pool.predict_batch(SAMPLE_TEXTS))
+    pool.close()
+
+
+def test_a_worker_that_dies_is_replaced_and_no_caller_waits_forever(
+    tiny_model_dir: Path, tiny_pool: RaNERModelPool, monkeypatch: pytest.MonkeyPatch
+):
+    from raner_pool.batching import MicroBatcher
+
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_wait_ms=0))
+    answer = MicroBatcher._answer
+    faults = iter([True])  # the first batch blows up the worker itself, outside the engine
+
+    def faulty_answer(self: MicroBatcher, *args: object) -> None:
+        if next(faults, False):
+            raise MemoryError("simulated worker fault")
+        answer(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MicroBatcher, "_answer", faulty_answer)
+    with pytest.raises(Exception, match="the batch worker failed"):
+        pool.predict("马云在杭州", timeout=10)
+    assert_same_results(pool.predict_batch(SAMPLE_TEXTS, timeout=10), tiny_pool.predict_batch(SAMPLE_TEXTS))
+    assert pool.stats().idle == 1, "the instance went back to the pool"
+    pool.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,7 @@ from raner_pool.cache import LRUCache, RedisCache, cache_key, model_version
 from raner_pool.errors import RaNERError
 from raner_pool.server.launch import free_port
 
-from .conftest import SAMPLE_TEXTS, assert_same_results
-
-REDIS = shutil.which("redis-server")
+from .conftest import SAMPLE_TEXTS, assert_same_results, start_redis, stop
 
 
 def test_lru_counts_hits_and_evicts_the_least_recently_used(tiny_model_dir: Path, tiny_pool: RaNERModelPool):
@@ -46,26 +43,10 @@ def test_the_version_changes_with_the_weights(tiny_model_dir: Path, tmp_path: Pa
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if REDIS is None:
-        pytest.skip("redis-server is not installed (make test installs it)")
     port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    process = start_redis(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
+    stop(process)
 
 
 def test_redis_cache_is_shared_between_pools(tiny_model_dir: Path, redis_url: str, tiny_pool: RaNERModelPool):
@@ -78,6 +59,25 @@ def test_redis_cache_is_shared_between_pools(tiny_model_dir: Path, redis_url: st
     assert (reader_cache.hits, reader_cache.misses) == (len(SAMPLE_TEXTS), 0)
 
 
-def test_unreachable_redis_is_a_clear_error():
-    with pytest.raises(RaNERError, match=r"cannot use the Redis cache at redis://127\.0\.0\.1:1/0"):
-        RedisCache("redis://127.0.0.1:1/0")
+def test_redis_down_at_start_passes_through_then_recovers_by_itself(
+    tiny_model_dir: Path, tiny_pool: RaNERModelPool, tmp_path: Path
+):
+    port = free_port()
+    cache = RedisCache(f"redis://127.0.0.1:{port}/0", backoff_s=0.2)
+    pool = RaNERModelPool(tiny_model_dir, pool_size=1, cache=cache)
+    expected = tiny_pool.predict_batch(SAMPLE_TEXTS)
+    assert_same_results(pool.predict_batch(SAMPLE_TEXTS), expected)
+    assert cache.errors >= 1 and cache.hits == 0
+    process = start_redis(port, tmp_path)
+    try:
+        time.sleep(0.3)  # past the backoff
+        assert_same_results(pool.predict_batch(SAMPLE_TEXTS), expected)  # computed, and now stored
+        assert_same_results(pool.predict_batch(SAMPLE_TEXTS), expected)
+        assert cache.hits == len(SAMPLE_TEXTS), "hits resume once Redis is back"
+    finally:
+        stop(process)
+
+
+def test_malformed_redis_url_is_a_clear_error():
+    with pytest.raises(RaNERError, match=r"cannot use the Redis cache at redis://:x"):
+        RedisCache("redis://:x")

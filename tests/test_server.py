@@ -8,7 +8,6 @@ and a broken model whose vocab is larger than its embedding table, so some chara
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import openai
 import pytest
 
 from .conftest import BREAKING_CHAR
-from .server_process import RunningServer, running_server
+from .server_process import RunningServer, metric, running_server
 
 README_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
 
@@ -75,16 +74,6 @@ def entities_of(client: httpx.Client, text: str, model: str | None = None) -> li
     assert response.status_code == 200, response.text
     data: list[dict[str, Any]] = response.json()["data"]
     return data
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text, 0 when absent."""
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 # --- /ner and /ner/batch -----------------------------------------------------------------------------------------
@@ -350,7 +339,7 @@ def test_health_and_ready(client: httpx.Client):
     assert health["status"] == "ok" and health["version"]
     assert [m["name"] for m in health["models"]] == ["raner-default", "tiny", "narrow", "broken"]
     assert all(m["ready"] and m["pool"]["size"] >= 1 for m in health["models"])
-    assert client.get("/ready").json() == {"ready": True, "loading": [], "failed": {}}
+    assert client.get("/ready").json() == {"ready": True, "draining": False, "loading": [], "failed": {}}
 
 
 def test_metrics_move_when_requests_are_served(client: httpx.Client):

@@ -18,7 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from raner_pool import __version__
 from raner_pool.registry import ModelRegistry
 from raner_pool.server import ner_routes, openai_routes, ops_routes
+from raner_pool.server.admin_routes import mount_admin
+from raner_pool.server.config import ServerConfig
 from raner_pool.server.errors import APIError, error_response, validation_error
+from raner_pool.server.guards import install_guards
 from raner_pool.server.service import Service
 from raner_pool.server.webui_routes import mount_webui
 
@@ -26,8 +29,11 @@ log = logging.getLogger("raner_pool.server")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> FastAPI:
-    """An app serving `models`; they load on startup, on a thread, so /health answers while they warm up."""
+def create_app(
+    models: ModelRegistry, config: ServerConfig | None = None, *, load_in_background: bool = True
+) -> FastAPI:
+    """An app serving `models` under `config`; they load on startup, on a thread, so /health answers while they
+    warm up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,10 +41,12 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
         # limits (deadline -> 503, max_waiting -> 429) are what bounds a request, not a hidden queue
         slots = sum(spec.pool_size + spec.max_waiting for spec in models.specs.values()) + 16
         to_thread.current_default_thread_limiter().total_tokens = max(40, slots)
+        models.listeners.append(service.metrics.watch_pool)
         if load_in_background:
-            threading.Thread(target=models.load_all, args=(service.metrics.watch_pool,), daemon=True).start()
+            threading.Thread(target=models.load_all, name="raner-load", daemon=True).start()
         else:
-            models.load_all(service.metrics.watch_pool)
+            models.load_all()
+        models.start_watching()
         yield
         models.close()
 
@@ -47,11 +55,17 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
         version=__version__,
         summary="Chinese NER (PER, LOC, ORG) from ModelScope RaNER models, served to many callers at once.",
         lifespan=lifespan,
+        responses={413: {"description": "the request body is larger than the server's max_body_bytes (refused "
+                                        "before it is read)"}},
     )
     service = app.state.service = Service(models)
+    app.state.config = config or ServerConfig()
+    install_guards(app, app.state.config)  # inside the request-id middleware below: errors get an id
+    app.state.draining = False
     app.state.started = int(time.time())
     for module in (ner_routes, openai_routes, ops_routes):
         app.include_router(module.router)
+    mount_admin(app)
     mount_webui(app)
 
     @app.middleware("http")
@@ -72,6 +86,11 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
         metrics.requests.labels(path, request.state.model, str(response.status_code)).inc()
         metrics.request_duration.labels(path).observe(time.perf_counter() - began)
         response.headers["X-Request-ID"] = request.state.request_id
+        if app.state.draining:  # keep-alive clients reconnect, and the load balancer sends them elsewhere
+            response.headers["Connection"] = "close"
+        version = getattr(request.state, "model_version", None)
+        if version:
+            response.headers["X-Model-Version"] = version
         return response
 
     @app.exception_handler(APIError)
@@ -85,6 +104,8 @@ def create_app(models: ModelRegistry, *, load_in_background: bool = True) -> Fas
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return error_response(request, APIError(error.status_code, code, str(error.detail)))
+        response = error_response(request, APIError(error.status_code, code, str(error.detail)))
+        response.headers.update(error.headers or {})  # e.g. Allow on a 405
+        return response
 
     return app

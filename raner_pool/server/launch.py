@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,10 +20,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def launched(command: list[str], port: int, log: Path, ready_within_s: float = 180.0) -> Iterator[str]:
-    """Run `command` (a server on `port`), output to `log`; yield its URL once ready; stop it whatever happens."""
+def launched(
+    command: list[str], port: int, log: Path, ready_within_s: float = 180.0, *, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run `command` (a server on `port`, in `env` if given), output to `log`; yield its URL once ready; stop it
+    whatever happens."""
     with open(log, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                   env=None if env is None else dict(env))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_within_s

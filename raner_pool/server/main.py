@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 from pathlib import Path
 
 import torch
@@ -11,6 +12,8 @@ import uvicorn
 
 from raner_pool.registry import ModelRegistry, ModelSpec, load_specs
 from raner_pool.server.app import create_app
+from raner_pool.server.config import load_server_config
+from raner_pool.server.lifecycle import DrainingServer, reload_on_sighup
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -25,6 +28,20 @@ def torch_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+FILES_KEPT_FREE = 64
+"""File descriptors kept for model files, logs and Redis beside the client connections."""
+
+
+def open_files_limit() -> int:
+    """Raise this process's open-file limit to its hard limit and return it: every client connection, idle ones
+    included, holds a descriptor, and uvicorn must answer 503 (limit_concurrency) before they run out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
 def serve(
     config: Path | None = None,
     host: str = DEFAULT_HOST,
@@ -37,5 +54,14 @@ def serve(
     threads = torch_threads(max(spec.pool_size for spec in specs))
     torch.set_num_threads(threads)
     logging.getLogger("raner_pool.server").info("%d torch threads per instance", threads)
-    app = create_app(ModelRegistry(specs))
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+    server_config = load_server_config(config)
+    models = ModelRegistry(specs, config)
+    app = create_app(models, server_config)
+    limit_concurrency = min(server_config.limit_concurrency, open_files_limit() - FILES_KEPT_FREE)
+    uvicorn_config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(server_config.drain_timeout_s),
+        timeout_keep_alive=int(server_config.timeout_keep_alive_s), limit_concurrency=limit_concurrency,
+        backlog=server_config.backlog,
+    )
+    reload_on_sighup(models)
+    DrainingServer(uvicorn_config, server_config.grace_s, on_drain=lambda: setattr(app.state, "draining", True)).run()

@@ -28,12 +28,23 @@ class PoolCollector(Collector):
         in_use = GaugeMetricFamily("raner_pool_in_use", "Instances checked out right now", labels=["model"])
         waiting = GaugeMetricFamily("raner_pool_waiting", "Requests waiting for an instance", labels=["model"])
         ready = GaugeMetricFamily("raner_model_ready", "1 when the model is loaded and warmed up", labels=["model"])
+        info = GaugeMetricFamily("raner_model_info", "The version (content hash) each model serves",
+                                 labels=["model", "version"])
+        loads = CounterMetricFamily("raner_model_loads", "Pools that started serving (first load and reloads)",
+                                    labels=["model"])
+        failures = CounterMetricFamily("raner_model_load_failures", "Loads and reloads that failed", labels=["model"])
         hits = CounterMetricFamily("raner_cache_hits", "Texts answered from the result cache", labels=["model"])
         misses = CounterMetricFamily("raner_cache_misses", "Texts the result cache did not have", labels=["model"])
-        for name in self.models.specs:
-            pool = self.models.pool(name)
+        errors = CounterMetricFamily("raner_cache_errors", "Cache reads or writes that failed (answers were "
+                                     "computed anyway)", labels=["model"])
+        for spec, slot in self.models.entries():
+            name = spec.name
+            pool = slot.pool
             ready.add_metric([name], 0 if pool is None else 1)
+            loads.add_metric([name], slot.loads)
+            failures.add_metric([name], slot.load_failures)
             if pool is not None:
+                info.add_metric([name, pool.version], 1)
                 stats = pool.stats()
                 size.add_metric([name], stats.size)
                 in_use.add_metric([name], stats.in_use)
@@ -41,7 +52,8 @@ class PoolCollector(Collector):
                 if pool.cache is not None:
                     hits.add_metric([name], pool.cache.hits)
                     misses.add_metric([name], pool.cache.misses)
-        yield from (size, in_use, waiting, ready, hits, misses)
+                    errors.add_metric([name], pool.cache.errors)
+        yield from (size, in_use, waiting, ready, info, loads, failures, hits, misses, errors)
 
 
 class ServerMetrics:

@@ -18,8 +18,10 @@ router = APIRouter(tags=["NER"])
 REST_ERRORS = documented_errors(
     ErrorBody,
     {
+        401: "API keys are configured and the request carries none, or a wrong one (Authorization: Bearer KEY)",
         404: "unknown model (the message lists the known names)",
-        413: "a text is longer than the model's max_text_chars",
+        413: "a text is longer than the model's max_text_chars, or the body is over the server's limit",
+        415: "the body is not sent as Content-Type: application/json",
         422: "malformed JSON, a missing field or a wrong type (the field is named)",
         429: "more requests are waiting for the model than its max_waiting",
         500: "the model raised; the body carries the request id, also in the log",
@@ -42,8 +44,9 @@ def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY) -> di
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
-    [entities] = service.entities(spec, [body.text])
-    return {"success": True, "model": spec.name, "data": _render(spec, entities, format),
+    [entities] = service.entities(request, spec, [body.text])
+    return {"success": True, "model": spec.name, "model_version": request.state.model_version,
+            "data": _render(spec, entities, format),
             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}
 
 
@@ -53,6 +56,7 @@ def ner_batch(body: BatchNERRequest, request: Request, format: Format = FORMAT_Q
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
-    results = service.entities(spec, body.texts)
-    return {"success": True, "model": spec.name, "data": [_render(spec, r, format) for r in results],
+    results = service.entities(request, spec, body.texts)
+    return {"success": True, "model": spec.name, "model_version": request.state.model_version,
+            "data": [_render(spec, r, format) for r in results],
             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}

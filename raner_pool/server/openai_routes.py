@@ -27,8 +27,10 @@ OPENAI_ERRORS = documented_errors(
     OpenAIErrorBody,
     {
         400: "a request the protocol allows but this server cannot serve (e.g. base64 pooling output)",
+        401: "API keys are configured and the request carries none, or a wrong one (code invalid_api_key)",
         404: "unknown model (code model_not_found; the message lists the known names)",
-        413: "the text is longer than the model's max_text_chars",
+        413: "the text is longer than the model's max_text_chars, or the body is over the server's limit",
+        415: "the body is not sent as Content-Type: application/json",
         422: "malformed JSON, a missing field or a wrong type (param names the field)",
         429: "more requests are waiting for the model than its max_waiting",
         500: "the model raised; the message carries the request id",
@@ -46,23 +48,33 @@ def user_text(messages: list[ChatMessage]) -> str:
     return "\n".join(texts)
 
 
-@router.get("/v1/models", tags=["OpenAI"], summary="The registry's models, as OpenAI lists models")
+@router.get("/v1/models", tags=["OpenAI"], responses={401: OPENAI_ERRORS[401]},
+            summary="The registry's models, as OpenAI lists models")
 def list_models(request: Request) -> dict[str, Any]:
     service: Service = request.app.state.service
     created = request.app.state.started
     return {"object": "list", "data": [
-        {"id": name, "object": "model", "created": created, "owned_by": "raner-pool"} for name in service.models.specs
+        {"id": spec.name, "object": "model", "created": created, "owned_by": "raner-pool",
+         "model_version": slot.version} for spec, slot in service.models.entries()
     ]}
 
 
-@router.post("/v1/chat/completions", tags=["OpenAI"], responses=OPENAI_ERRORS,
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **OPENAI_ERRORS,
+    200: {"description": "a chat.completion; with stream: true, server-sent events (one chunk, then [DONE])",
+          "content": {"application/json": {}, "text/event-stream": {
+              "schema": {"type": "object", "properties": {"data": {"type": "string"}}, "required": ["data"]}}}},
+}
+
+
+@router.post("/v1/chat/completions", tags=["OpenAI"], responses=CHAT_RESPONSES,
              summary="Entities of the user messages, as a chat.completion whose content is their JSON")
 def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     service: Service = request.app.state.service
     spec = service.model(request, body.model)
     text = user_text(body.messages)
-    [entities] = service.entities(spec, [text])
-    prompt_tokens = service.run(spec, [text], lambda pool: pool.count_tokens(text))
+    prompt_tokens = service.run(request, spec, [text], lambda pool: pool.count_tokens(text))
+    [entities] = service.entities(request, spec, [text])
     content = json.dumps([e.to_dict() for e in entities], ensure_ascii=False)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "total_tokens": prompt_tokens}
@@ -73,6 +85,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     reply = {
         "id": completion_id, "object": "chat.completion", "created": created, "model": spec.name,
+        "system_fingerprint": request.state.model_version,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                      "finish_reason": "stop", "logprobs": None}],
         "usage": usage,
@@ -114,10 +127,11 @@ def pooling(body: PoolingRequest, request: Request,
         texts = [user_text(body.messages)]
     else:
         texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
-    results = service.on_engine(spec, texts, lambda engine: engine.classify_tokens(texts))
+    results = service.on_engine(request, spec, texts, lambda engine: engine.classify_tokens(texts))
     tokens = sum(len(r.token_probs) for r in results)
     return {
         "id": f"pool-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()), "model": spec.name,
+        "model_version": request.state.model_version,
         "data": [{"index": i, "object": "pooling", "data": r.token_probs.tolist(),
                   "entities": [entity_json(spec, e) for e in r.entities]} for i, r in enumerate(results)],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0,

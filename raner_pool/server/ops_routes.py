@@ -15,28 +15,33 @@ from raner_pool.server.service import Service
 router = APIRouter(tags=["Operations"])
 
 
-@router.get("/health", summary="Models, their pools' state and counters, and the version")
+@router.get("/health", summary="Models, their versions, pools' state and counters, load failures, the version")
 def health(request: Request) -> dict[str, Any]:
     service: Service = request.app.state.service
     models = []
-    for name, spec in service.models.specs.items():
-        pool = service.models.pool(name)
+    for spec, slot in service.models.entries():
+        pool = slot.pool
         models.append({
-            "name": name, "aliases": list(spec.aliases), "model": spec.model, "backend": spec.backend,
-            "device": spec.device, "ready": pool is not None, "error": service.models.load_errors.get(name),
-            "pool": asdict(pool.stats()) if pool is not None else None,
+            "name": spec.name, "aliases": list(spec.aliases), "model": spec.model, "backend": spec.backend,
+            "device": spec.device, "ready": pool is not None, "version": slot.version, "error": slot.failure,
+            "last_reload": slot.last_reload, "pool": asdict(pool.stats()) if pool is not None else None,
         })
-    status = "ok" if service.models.ready else ("degraded" if service.models.load_errors else "loading")
+    failures = service.models.failures
+    status = "ok" if service.models.ready and not failures else ("degraded" if failures else "loading")
+    if request.app.state.draining:
+        status = "draining"
     return {"status": status, "version": __version__, "models": models}
 
 
-@router.get("/ready", summary="200 once every model is loaded and warmed up, 503 before",
-            responses={503: {"description": "still loading, or a model failed to load"}})
+@router.get("/ready", summary="200 once the models are loaded and warm; 503 while loading, if none serves, or "
+            "from SIGTERM on", responses={503: {"description": "still loading, nothing serves, or shutting down"}})
 def ready(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
-    loading = [name for name in service.models.specs if service.models.pool(name) is None]
-    body = {"ready": not loading, "loading": loading, "failed": service.models.load_errors}
-    return JSONResponse(body, status_code=200 if not loading else 503)
+    draining = request.app.state.draining
+    is_ready = service.models.ready and not draining
+    body = {"ready": is_ready, "draining": draining, "loading": service.models.loading,
+            "failed": service.models.failures}
+    return JSONResponse(body, status_code=200 if is_ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus text exposition", response_class=Response)

@@ -40,9 +40,14 @@ class HFEntityOut(BaseModel):
     end: int
 
 
+MODEL_VERSION = Field(description="content hash of the weights and config that produced the answer "
+                                  "(also in the X-Model-Version header)")
+
+
 class NERResponse(BaseModel):
     success: Literal[True] = True
     model: str
+    model_version: str = MODEL_VERSION
     data: list[EntityOut] | list[HFEntityOut]
     elapsed_ms: float
 
@@ -50,6 +55,7 @@ class NERResponse(BaseModel):
 class BatchNERResponse(BaseModel):
     success: Literal[True] = True
     model: str
+    model_version: str = MODEL_VERSION
     data: list[list[EntityOut]] | list[list[HFEntityOut]]
     elapsed_ms: float
 
@@ -134,5 +140,6 @@ class PoolingResponse(BaseModel):
     object: Literal["list"] = "list"
     created: int
     model: str
+    model_version: str = MODEL_VERSION
     data: list[PoolingItem]
     usage: Usage

@@ -13,6 +13,7 @@ from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 from raner_pool.pool import RaNERModelPool
 from raner_pool.registry import ModelRegistry, ModelSpec, UnknownModel
+from raner_pool.reload import ModelUnavailable
 from raner_pool.server.errors import APIError
 from raner_pool.server.metrics import ServerMetrics
 
@@ -35,8 +36,9 @@ class Service:
         request.state.model = spec.name
         return spec
 
-    def run(self, spec: ModelSpec, texts: Sequence[str], work: Callable[[RaNERModelPool], T]) -> T:
-        """Check the texts against the model's limits, then run `work` on its pool; pool refusals become 503/429."""
+    def run(self, request: Request, spec: ModelSpec, texts: Sequence[str], work: Callable[[RaNERModelPool], T]) -> T:
+        """Check the texts against the model's limits, then run `work` on its serving pool (whose version the
+        request records, for X-Model-Version); pool refusals become 503/429."""
         if len(texts) > spec.max_batch_texts:
             raise APIError(413, "too_many_texts",
                            f"texts has {len(texts)} items; the limit is {spec.max_batch_texts}", param="texts")
@@ -45,14 +47,16 @@ class Service:
                 where = "text" if len(texts) == 1 else f"texts[{index}]"
                 raise APIError(413, "text_too_long",
                                f"{where} has {len(text)} characters; the limit is {spec.max_text_chars}", param=where)
-        pool = self.models.pool(spec.name)
-        if pool is None:
-            failure = self.models.load_errors.get(spec.name)
-            if failure:
-                raise APIError(503, "model_unavailable", f"model {spec.name!r} failed to load: {failure}")
-            raise APIError(503, "model_loading", f"model {spec.name!r} is still loading", retry_after=5)
         try:
-            return work(pool)
+            with self.models.lease(spec.name) as pool:
+                request.state.model_version = pool.version
+                return work(pool)
+        except ModelUnavailable as error:
+            if error.failure:
+                raise APIError(503, "model_unavailable", str(error)) from None
+            raise APIError(503, "model_loading", str(error), retry_after=5) from None
+        except UnknownModel as error:  # removed by a reload since the request resolved it
+            raise APIError(404, "model_not_found", str(error), param="model") from None
         except PoolTimeout:
             raise APIError(503, "pool_timeout", f"no instance of {spec.name!r} became free within "
                            f"{spec.request_timeout_s} s; retry later", retry_after=1) from None
@@ -65,7 +69,9 @@ class Service:
             self.metrics.inference_errors.labels(spec.name).inc()
             raise
 
-    def on_engine(self, spec: ModelSpec, texts: Sequence[str], work: Callable[[NEREngine], T]) -> T:
+    def on_engine(
+        self, request: Request, spec: ModelSpec, texts: Sequence[str], work: Callable[[NEREngine], T]
+    ) -> T:
         """Run `work` on one checked-out instance of the model, within its deadline."""
         def checked_out(pool: RaNERModelPool) -> T:
             asked = time.perf_counter()
@@ -74,13 +80,13 @@ class Service:
                 self.metrics.batch_size.labels(spec.name).observe(1)
                 return work(engine)
 
-        return self.run(spec, texts, checked_out)
+        return self.run(request, spec, texts, checked_out)
 
-    def entities(self, spec: ModelSpec, texts: Sequence[str]) -> list[list[Entity]]:
+    def entities(self, request: Request, spec: ModelSpec, texts: Sequence[str]) -> list[list[Entity]]:
         """Entities of each text: through the shared micro-batches, or on one instance when batching is off."""
         if not spec.batching:
-            return self.on_engine(spec, texts, lambda engine: engine.predict_batch(texts))
-        return self.run(spec, texts, lambda pool: pool.predict_batch(texts, timeout=spec.request_timeout_s))
+            return self.on_engine(request, spec, texts, lambda engine: engine.predict_batch(texts))
+        return self.run(request, spec, texts, lambda pool: pool.predict_batch(texts, timeout=spec.request_timeout_s))
 
 
 def entity_json(spec: ModelSpec, entity: Entity) -> dict[str, str | int | float]:
