@@ -7,7 +7,7 @@ export RANER_POOL_OFFLINE ?= 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint webui bench loadtest train evaluate parity clean
+.PHONY: serve test lint webui bench loadtest soak train evaluate parity clean
 LINTED := raner_pool tests training scripts bench loadtest server.py
 
 $(BIN)/python:
@@ -53,6 +53,10 @@ bench: $(STAMP)
 
 loadtest: $(STAMP)
 	$(BIN)/python loadtest/run.py
+
+# 10 minutes of mixed traffic with a model reload every 2 minutes: failures, latency per window, RSS trend.
+soak: $(STAMP)
+	$(BIN)/python loadtest/soak.py
 
 train: $(STAMP)
 	$(BIN)/python training/train.py --out raner_pool/models/default
