@@ -31,7 +31,7 @@ import psutil
 
 from raner_pool import DEFAULT_MODEL_DIR
 from raner_pool.modeldir import EncoderShape, build_random_model
-from raner_pool.server.launch import free_port, launched
+from raner_pool.server.launch import free_port, launched, stop_process
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_EVERY_S = 10.0
@@ -204,13 +204,7 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     next_reload += args.reload_every
                 time.sleep(0.2)
         finally:
-            if locust.poll() is None:
-                locust.terminate()
-                try:
-                    locust.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    locust.kill()
-                    locust.wait()
+            stop_process(locust, 30)
         end_s = time.time() - t0
         samples.append(Sample(round(end_s, 2), rss_mb(server)))
     return summarize(args, read_requests(requests_file, t0), reloads, samples, end_s)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import threading
 import tomllib
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
 from raner_pool.errors import RaNERError
 from raner_pool.pool import RaNERModelPool
-from raner_pool.reload import ModelSlot, ReloadResult, build_pool, reload_slot, source_version, watch_sources
+from raner_pool.reload import ModelSlot, ReloadFailed, ReloadResult, build_pool, source_version, watch_sources
 
 DEFAULT_COLORS = {"PER": "red", "LOC": "cyan", "ORG": "yellow"}
 OTHER_COLOR = "white"
@@ -178,10 +178,6 @@ class ModelRegistry:
         with self._lock:
             return [(spec, self._slots[name]) for name, spec in self.specs.items()]
 
-    def pool(self, name: str) -> RaNERModelPool | None:
-        """The serving pool of a model, or None while it is still loading (or failed to)."""
-        return self.slot(name).pool
-
     def lease(self, name: str) -> AbstractContextManager[RaNERModelPool]:
         """The serving pool of `name`, kept open for the block even if a reload replaces it meanwhile."""
         return self.slot(name).lease()
@@ -189,24 +185,24 @@ class ModelRegistry:
     def load_all(self) -> None:
         """Load and warm up every model, in file order; a model that fails is recorded, the others still load."""
         for spec in list(self.specs.values()):
-            slot = self.slot(spec.name)
-            try:
-                pool = build_pool(spec)
-            except Exception as error:  # one broken model must not keep the others from serving
-                slot.record_failure(error)
-                continue
-            slot.install(pool)
-            self._announce(spec.name, pool)
+            with suppress(ReloadFailed):  # one broken model must not keep the others from serving
+                self._load(self.slot(spec.name), spec)
 
     def reload_model(self, name: str) -> ReloadResult:
         """Load model `name` anew from its source and switch to it; `ReloadFailed` leaves the old one serving."""
         with self._reloading:
             spec = self.resolve(name)
-            result = reload_slot(self.slot(spec.name), spec)
-            pool = self.pool(spec.name)
-            if pool is not None:
-                self._announce(spec.name, pool)
-            return result
+            return self._load(self.slot(spec.name), spec)
+
+    def _load(self, slot: ModelSlot, spec: ModelSpec) -> ReloadResult:
+        """Build `spec`'s pool beside the serving one and switch `slot` to it; on failure the old one stays."""
+        try:
+            pool = build_pool(spec)
+        except Exception as error:
+            raise ReloadFailed(slot.record_failure(error)) from error
+        result = slot.install(pool)
+        self._announce(spec.name, pool)
+        return result
 
     def reload(self) -> RegistryReload:
         """Re-read the registry file: load added models, reload changed ones (settings or source content), drop
@@ -266,25 +262,26 @@ class ModelRegistry:
     @property
     def loading(self) -> list[str]:
         """Models with no pool yet and no failure: still loading."""
-        with self._lock:
-            slots = list(self._slots.values())
+        slots = self._slot_list()
         return [slot.name for slot in slots if slot.pool is None and slot.failure is None]
 
     @property
     def failures(self) -> dict[str, str]:
         """Why each model that failed to load (or to reload) did."""
-        with self._lock:
-            slots = list(self._slots.values())
+        slots = self._slot_list()
         return {slot.name: slot.failure for slot in slots if slot.failure is not None}
 
     @property
     def ready(self) -> bool:
         """No model is still loading and at least one serves (a model that failed is reported, not waited for)."""
-        with self._lock:
-            slots = list(self._slots.values())
+        slots = self._slot_list()
         return all(slot.pool is not None or slot.failure is not None for slot in slots) and any(
             slot.pool is not None for slot in slots
         )
+
+    def _slot_list(self) -> list[ModelSlot]:
+        with self._lock:
+            return list(self._slots.values())
 
     def start_watching(self) -> threading.Thread:
         """Reload models with `watch_s` set whenever their source changes, on a background thread, until close."""
@@ -296,8 +293,7 @@ class ModelRegistry:
     def close(self) -> None:
         """Stop watching and serving: each pool closes once the requests running on it are done."""
         self._stop_watching.set()
-        with self._lock:
-            slots = list(self._slots.values())
+        slots = self._slot_list()
         for slot in slots:
             slot.close()
 

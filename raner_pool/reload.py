@@ -123,20 +123,19 @@ class ModelSlot:
             if done:
                 _release(pool)
 
-    def swap(self, pool: RaNERModelPool | None) -> RaNERModelPool | None:
+    def swap(self, pool: RaNERModelPool | None) -> None:
         """Serve `pool` from now on (None: serve nothing); the previous pool closes when its last lease ends."""
         with self._lock:
             old, self._pool = self._pool, pool
             if pool is not None:
                 self.failure = None
             if old is None:
-                return None
+                return
             idle = id(old) not in self._leases
             if not idle:
                 self._retired[id(old)] = old
         if idle:
             _release(old)
-        return old
 
     def install(self, pool: RaNERModelPool) -> ReloadResult:
         """Serve a freshly built `pool` from now on, and record the switch."""
@@ -176,15 +175,6 @@ def _return_freed_memory() -> None:
     gc.collect()  # the pool and its batch workers reference each other: only the cycle collector frees them
     with suppress(OSError, AttributeError):  # glibc only: hand freed heap pages back, or RSS never shrinks
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def reload_slot(slot: ModelSlot, spec: ModelSpec) -> ReloadResult:
-    """Load `spec` anew beside the serving pool and swap it in; on failure the old pool keeps serving."""
-    try:
-        pool = build_pool(spec)
-    except Exception as error:
-        raise ReloadFailed(slot.record_failure(error)) from error
-    return slot.install(pool)
 
 
 def watch_sources(registry: ModelRegistry, stop: threading.Event, tick_s: float = 1.0) -> None:

@@ -14,6 +14,7 @@ os.environ.setdefault("RANER_POOL_OFFLINE", "1")  # tests never contact a model 
 
 from raner_pool import Entity, RaNERModelPool
 from raner_pool.modeldir import SPECIAL_TOKENS, EncoderShape, build_random_model
+from raner_pool.server.launch import stop_process
 
 TINY_VOCAB = [
     *SPECIAL_TOKENS,
@@ -100,5 +101,4 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
+    stop_process(process, 10)
