@@ -20,6 +20,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The checkers of Dockerfile, compose.yaml and deploy/ (tests/test_deployment.py: hadolint, checkov,
+# kubernetes-validate), pinned in deploy/requirements.txt, in a venv of their own: checkov's pins clash with
+# modelscope's. The venv ignores itself in git.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+$(DEPLOY_VENV)/bin/python:
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	echo '*' > $(DEPLOY_VENV)/.gitignore
+
+$(DEPLOY_STAMP): $(DEPLOY_VENV)/bin/python deploy/requirements.txt
+	$(DEPLOY_VENV)/bin/pip install -q --upgrade pip
+	$(DEPLOY_VENV)/bin/pip install -q -r deploy/requirements.txt
+	touch $(DEPLOY_STAMP)
+
 # Debian packages the tests drive for real: a browser (with CJK and emoji fonts) for the WebUI, Redis for the cache.
 APT_PACKAGES := chromium redis-server fonts-wqy-zenhei fonts-noto-color-emoji
 $(VENV)/.system-packages: | $(BIN)/python
@@ -30,7 +44,7 @@ $(VENV)/.system-packages: | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/raner-pool serve
 
-test: $(STAMP) $(VENV)/.system-packages
+test: $(STAMP) $(VENV)/.system-packages $(DEPLOY_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -68,4 +82,4 @@ parity: $(STAMP)
 	$(BIN)/python scripts/parity.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEPLOY_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
