@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 from raner_pool.backends import BACKENDS
 from raner_pool.errors import RaNERError
 from raner_pool.pool import RaNERModelPool
+from raner_pool.precision import DTYPES
 
 DEMO_TEXTS = [
     "阿里巴巴集团创始人马云在杭州出席了技术峰会。",
@@ -39,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--model", default="default", help="'default', a local model dir or a ModelScope id")
         command.add_argument("--backend", default="modelscope", choices=BACKENDS)
+        command.add_argument("--dtype", default="float32", choices=DTYPES,
+                             help="bfloat16: faster on CPUs with AVX512-BF16 or AMX (refused elsewhere)")
         return command
 
     predict = add("predict", "Print the entities of TEXT as JSON.")
@@ -60,16 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     serve = add("serve", "Serve the registry's models over HTTP (/ner, OpenAI, vLLM /pooling, the WebUI).")
-    serve.add_argument("--config", type=Path, default=None, help="registry TOML; without it, --model alone")
+    serve.add_argument("--config", type=Path, default=os.environ.get("RANER_POOL_CONFIG") or None,
+                       help="registry TOML (default: $RANER_POOL_CONFIG); without it, --model alone")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--pool-size", type=int, default=2, help="instances of --model (without --config)")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("RANER_POOL_WORKERS", "1")),
+                       help="server processes sharing the port and the weights (default: $RANER_POOL_WORKERS or 1)")
     serve.set_defaults(run=_serve)
     return parser
 
 
 def _pool(args: argparse.Namespace) -> RaNERModelPool:
-    return RaNERModelPool(args.model, pool_size=1, backend=args.backend)
+    return RaNERModelPool(args.model, pool_size=1, backend=args.backend, dtype=args.dtype)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -131,13 +139,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise RaNERError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # before prometheus_client is first imported: it picks its storage then (workers sum their metrics)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="raner-pool-metrics-")
     from raner_pool.registry import DEFAULT_SPEC
     from raner_pool.server import serve
 
-    spec = replace(DEFAULT_SPEC, backend=args.backend, pool_size=args.pool_size)
+    spec = replace(DEFAULT_SPEC, backend=args.backend, dtype=args.dtype, pool_size=args.pool_size)
     if args.model != "default":
         spec = replace(spec, name=Path(args.model).name or args.model, model=args.model, aliases=())
-    serve(args.config, args.host, args.port, single_model=spec)
+    serve(args.config, args.host, args.port, single_model=spec, workers=args.workers)
     return 0
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
+from raner_pool import threads
 from raner_pool.backends import Backend, load_backend
 from raner_pool.batching import BatchingConfig, BatchListener, MicroBatcher
 from raner_pool.cache import ResultCache, cache_key, model_version
@@ -32,6 +33,10 @@ class PoolConfig:
     """Callers allowed to wait for an instance at once; one more gets `PoolBusy` at once. None: no limit."""
     batching: BatchingConfig | None = None
     """Gather concurrent predict calls into shared batches, one worker per instance; None: one call per checkout."""
+    dtype: str = "float32"
+    """Number format of the forward pass: "float32", or "bfloat16" on CPUs with AVX512-BF16 or AMX."""
+    torch_threads: int | None = None
+    """Threads per forward pass; None: the cores divided by every open pool's instances (raner_pool.threads)."""
 
 
 @dataclass(frozen=True)
@@ -68,15 +73,24 @@ class RaNERModelPool:
         max_waiting: int | None = None,
         batching: BatchingConfig | None = None,
         cache: ResultCache | None = None,
+        dtype: str = "float32",
+        torch_threads: int | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
         self.config = PoolConfig(
-            str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching
+            str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching, dtype,
+            torch_threads,
         )
-        self.backend: Backend = load_backend(model, backend, device)
+        self.threads = threads.pool_opened(pool_size, torch_threads)
+        """Threads per forward pass when the pool opened (process-wide; other pools opening later may lower it)."""
+        try:
+            self.backend: Backend = load_backend(model, backend, device, dtype)
+        except BaseException:
+            threads.pool_closed(pool_size, torch_threads)
+            raise
         self._idle: queue.Queue[NEREngine] = queue.Queue(maxsize=pool_size)
         for _ in range(pool_size):
             self._idle.put(NEREngine(self.backend, self.config.engine))
@@ -156,6 +170,8 @@ class RaNERModelPool:
 
     def close(self) -> None:
         """Stop accepting calls; calls already running finish normally, queued ones get `PoolClosed`."""
+        if not self._closed:
+            threads.pool_closed(self.config.pool_size, self.config.torch_threads)
         self._closed = True
         if self._batcher is not None:
             self._batcher.close()

@@ -49,6 +49,8 @@ class ModelSpec:
     model: str = "default"
     backend: str = "modelscope"
     device: str = "cpu"
+    dtype: str = "float32"
+    """"bfloat16": autocast on CPUs with AVX512-BF16 or AMX (refused elsewhere)."""
     pool_size: int = 2
     max_text_chars: int = 100_000
     """Longer texts are refused (HTTP 413) rather than tying up an instance."""
@@ -127,8 +129,8 @@ class RegistryReload:
     failed: dict[str, str]
 
 
-POOL_SETTINGS = ("model", "backend", "device", "pool_size", "max_waiting", "batching", "max_wait_ms", "cache_size",
-                 "cache_url")
+POOL_SETTINGS = ("model", "backend", "device", "dtype", "pool_size", "max_waiting", "batching", "max_wait_ms",
+                 "cache_size", "cache_url")
 """Spec fields a pool is built from: a change to one of them means a new pool; the others apply at once."""
 
 

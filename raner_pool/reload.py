@@ -58,7 +58,7 @@ def build_pool(spec: ModelSpec) -> RaNERModelPool:
     """Load the pool `spec` describes and warm up every instance, so its first request is not slow."""
     batching = BatchingConfig(max_wait_ms=spec.max_wait_ms) if spec.batching else None
     pool = RaNERModelPool(
-        spec.model, spec.pool_size, backend=spec.backend, device=spec.device,
+        spec.model, spec.pool_size, backend=spec.backend, device=spec.device, dtype=spec.dtype,
         max_waiting=spec.max_waiting, batching=batching, cache=open_cache(spec.cache_size, spec.cache_url or None),
     )
     try:

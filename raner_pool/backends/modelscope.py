@@ -10,6 +10,7 @@ import torch
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
 from raner_pool.modeldir import trained_window
+from raner_pool.precision import compute_in
 from raner_pool.tokenization import CharTokenizer
 
 MODELSCOPE_MAX_LENGTH = 512  # the pipeline's sequence_length
@@ -20,7 +21,7 @@ class ModelScopeBackend:
 
     kind = "modelscope"
 
-    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
         from modelscope.models import Model
         from modelscope.preprocessors import Preprocessor
 
@@ -31,6 +32,7 @@ class ModelScopeBackend:
             )
         self.model_dir = model_dir
         self.device = torch.device(device)
+        self.dtype = dtype
         self.model = Model.from_pretrained(str(model_dir)).to(self.device).eval()
         preprocessor = Preprocessor.from_pretrained(str(model_dir))
         self.tokenizer = CharTokenizer(preprocessor.nlp_tokenizer.tokenizer)
@@ -49,7 +51,7 @@ class ModelScopeBackend:
         )
 
     def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_in(self.dtype, self.device.type):
             features = self.model.encoder(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(attention_mask).to(self.device),

@@ -9,6 +9,7 @@ import torch
 
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
+from raner_pool.precision import compute_in
 from raner_pool.tokenization import CharTokenizer
 
 
@@ -18,13 +19,14 @@ class TransformersBackend:
     kind = "transformers"
     crf: CRFParams | None = None
 
-    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
+    def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         if not (model_dir / "config.json").is_file():
             raise ModelNotAvailable(f"{model_dir} is not a Hugging Face model dir: it has no config.json")
         self.model_dir = model_dir
         self.device = torch.device(device)
+        self.dtype = dtype
         self.model = AutoModelForTokenClassification.from_pretrained(model_dir).to(self.device).eval()
         self.tokenizer = CharTokenizer(AutoTokenizer.from_pretrained(model_dir))
         id2label = self.model.config.id2label
@@ -32,7 +34,7 @@ class TransformersBackend:
         self.max_positions = min(getattr(self.model.config, "max_position_embeddings", 512), 512)
 
     def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_in(self.dtype, self.device.type):
             logits = self.model(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(attention_mask).to(self.device),

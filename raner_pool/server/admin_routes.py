@@ -14,6 +14,7 @@ from raner_pool.reload import ReloadFailed
 from raner_pool.server.errors import APIError, documented_errors
 from raner_pool.server.schemas import ErrorBody
 from raner_pool.server.service import Service
+from raner_pool.server.workers import reload_siblings
 
 ADMIN_ERRORS = documented_errors(
     ErrorBody,
@@ -45,6 +46,7 @@ def reload_registry(request: Request) -> dict[str, Any]:
         outcome = service.models.reload()
     except RegistryConfigError as error:
         raise APIError(400, "bad_registry", f"{error}; nothing changed") from None
+    reload_siblings()
     if outcome.failed:
         reasons = "; ".join(outcome.failed.values())
         raise APIError(409, "reload_failed", f"{reasons}. Applied: added {outcome.added or 'none'}, reloaded "
@@ -64,6 +66,7 @@ def reload_model(name: str, request: Request) -> dict[str, Any]:
         raise APIError(404, "model_not_found", str(error), param="name") from None
     except ReloadFailed as error:
         raise APIError(409, "reload_failed", str(error)) from None
+    reload_siblings()
     return {"success": True, **asdict(result)}
 
 

@@ -5,27 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import socket
 from pathlib import Path
 
 import torch
 import uvicorn
 
+from raner_pool.backends import preload_backend
+from raner_pool.errors import RaNERError
 from raner_pool.registry import ModelRegistry, ModelSpec, load_specs
 from raner_pool.server.app import create_app
 from raner_pool.server.config import load_server_config
 from raner_pool.server.lifecycle import DrainingServer, reload_on_sighup
+from raner_pool.server.workers import MULTIPROC_ENV, Supervisor, bind
+from raner_pool.threads import WORKERS_ENV, available_cores
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-def torch_threads(workers: int) -> int:
-    """Threads per forward pass: the cores split between the instances that run at once (RANER_POOL_TORCH_THREADS
-    overrides). Oversubscribed cores make every pass slower; see README, Performance."""
-    configured = os.environ.get("RANER_POOL_TORCH_THREADS")
-    if configured:
-        return max(1, int(configured))
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+log = logging.getLogger("raner_pool.server")
 
 
 FILES_KEPT_FREE = 64
@@ -47,21 +44,43 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     single_model: ModelSpec | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve the models of `config` (or `single_model`, or the embedded default) until interrupted."""
+    """Serve the models of `config` (or `single_model`, or the embedded default) until interrupted, in one process
+    or in `workers` processes sharing the port and the weights (set PROMETHEUS_MULTIPROC_DIR before importing this
+    package then, as `raner-pool serve --workers N` does, so /metrics covers every worker)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     specs = [single_model] if single_model is not None and config is None else load_specs(config)
-    threads = torch_threads(max(spec.pool_size for spec in specs))
-    torch.set_num_threads(threads)
-    logging.getLogger("raner_pool.server").info("%d torch threads per instance", threads)
     server_config = load_server_config(config)
-    models = ModelRegistry(specs, config)
-    app = create_app(models, server_config)
-    limit_concurrency = min(server_config.limit_concurrency, open_files_limit() - FILES_KEPT_FREE)
-    uvicorn_config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(server_config.drain_timeout_s),
-        timeout_keep_alive=int(server_config.timeout_keep_alive_s), limit_concurrency=limit_concurrency,
-        backlog=server_config.backlog,
-    )
-    reload_on_sighup(models)
-    DrainingServer(uvicorn_config, server_config.grace_s, on_drain=lambda: setattr(app.state, "draining", True)).run()
+    os.environ[WORKERS_ENV] = str(workers)  # the pools divide the cores between worker processes too
+    log.info("%d worker process(es), %d cores", workers, available_cores())
+
+    def run(sockets: list[socket.socket] | None) -> None:
+        models = ModelRegistry(specs, config)
+        # one process answers /health while it loads; a worker accepts nothing until its models are warm, so a
+        # request is never handed to a sibling that is still loading
+        app = create_app(models, server_config, load_in_background=sockets is None)
+        limit_concurrency = min(server_config.limit_concurrency, open_files_limit() - FILES_KEPT_FREE)
+        uvicorn_config = uvicorn.Config(
+            app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(server_config.drain_timeout_s),
+            timeout_keep_alive=int(server_config.timeout_keep_alive_s), limit_concurrency=limit_concurrency,
+            backlog=server_config.backlog,
+        )
+        reload_on_sighup(models)
+        server = DrainingServer(uvicorn_config, server_config.grace_s,
+                                on_drain=lambda: setattr(app.state, "draining", True))
+        server.run(sockets=sockets)
+
+    if workers <= 1:
+        run(None)
+        return
+    if not os.environ.get(MULTIPROC_ENV):
+        log.warning("%s is not set: /metrics will report one worker at a time", MULTIPROC_ENV)
+    torch.set_num_threads(1)  # no OpenMP thread team in the supervisor: forked workers would inherit a broken one
+    for spec in specs:  # weights loaded once, here: the workers share them copy-on-write
+        try:
+            preload_backend(spec.model, spec.backend, spec.device, spec.dtype)
+        except RaNERError as error:
+            log.error("model %s cannot be preloaded (%s); each worker will report why", spec.name, error)
+    sock = bind(host, port, server_config.backlog)
+    Supervisor(workers, sock, lambda shared: run([shared])).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from raner_pool import __version__
 from raner_pool.server.service import Service
+from raner_pool.server.workers import live_workers
 
 router = APIRouter(tags=["Operations"])
 
@@ -30,7 +32,8 @@ def health(request: Request) -> dict[str, Any]:
     status = "ok" if service.models.ready and not failures else ("degraded" if failures else "loading")
     if request.app.state.draining:
         status = "draining"
-    return {"status": status, "version": __version__, "models": models}
+    return {"status": status, "version": __version__, "pid": os.getpid(), "workers": live_workers() or 1,
+            "models": models}
 
 
 @router.get("/ready", summary="200 once the models are loaded and warm; 503 while loading, if none serves, or "
