@@ -97,8 +97,10 @@ class PoolSampler:
                     self._gauge(family, list(sample.labels)).labels(*labels).set(sample.value)
                 else:
                     counted = self._counted.get((family.name, labels), 0.0)
-                    self._counter(family, list(sample.labels)).labels(*labels).inc(max(0.0, sample.value - counted))
-                    self._counted[(family.name, labels)] = max(counted, sample.value)
+                    # a reloaded model's new pool counts from 0 again: all it counted is new
+                    delta = sample.value - counted if sample.value >= counted else sample.value
+                    self._counter(family, list(sample.labels)).labels(*labels).inc(delta)
+                    self._counted[(family.name, labels)] = sample.value
             if family.type == "gauge":
                 for gone in seen - now:  # a removed model, an old version: no longer reported by this worker
                     self._gauges[family.name].labels(*gone).set(0)
