@@ -1,10 +1,12 @@
 """Throughput side by side, in one process run: the seed-style pipeline pool against our pool, with and without
-micro-batching, at 1, 4, 16 and 64 concurrent callers, next to the raw batched-forward ceiling.
+micro-batching, in every backend and number format, at 1, 4, 16 and 64 concurrent callers, each as a share of
+this machine's ceiling for its number format (bench/ceiling.py) measured at the start of the same run.
 
-    python bench/run.py [--model default] [--seconds 4] [--out artifacts/bench]
+    python bench/run.py [--model default | --base-shape] [--seconds 4] [--out artifacts/bench]
 
-Prints a Markdown table (absolute figures and ratios against the baseline measured in the same run), and writes
-bench.csv and bench.png to --out. Texts are MSRA test sentences, the length mix real callers send.
+Prints a Markdown table (absolute figures, ratios against the baseline, encoder GFLOP/s and % of ceiling) and the
+issue-11 target ratios, and writes bench.md, bench.csv and bench.png to --out. Texts are MSRA test sentences,
+the length mix real callers send.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ import itertools
 import os
 import queue
 import resource
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from raner_pool import BatchingConfig, RaNERModelPool
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.ceiling import Ceiling, encoder_flops_per_token, measure_ceilings
+from raner_pool import BatchingConfig, RaNERError, RaNERModelPool
+from raner_pool.backends import load_backend
 from raner_pool.corpus import load_msra
 from raner_pool.hub import resolve_model_dir
 from raner_pool.modeldir import RANER_BASE_SHAPE, SPECIAL_TOKENS, build_random_model
@@ -43,6 +49,10 @@ class Result:
     chars: int
     seconds: float
     latencies_ms: list[float]
+    tokens: int = 0
+    """Tokens the model saw for the texts served ([CLS] and [SEP] included), padding not counted."""
+    number_format: str = "float32"
+    note: str = ""
 
     @property
     def rps(self) -> float:
@@ -56,11 +66,24 @@ class Result:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
 
-def drive(mode: str, predict: Predict, texts: Sequence[str], callers: int, seconds: float) -> Result:
-    """`callers` threads call `predict` back to back for `seconds`; every call's latency is kept."""
+@dataclass
+class Mode:
+    """One way of serving: how to build it (a predict function and a close), and its number format."""
+
+    name: str
+    number_format: str
+    build: Callable[[], tuple[Predict, Callable[[], None]]]
+    notes: list[str] = field(default_factory=list)
+
+
+def drive(name: str, predict: Predict, texts: Sequence[str], callers: int, seconds: float,
+          tokens: Sequence[int] | None = None) -> Result:
+    """`callers` threads call `predict` back to back for `seconds`; every call's latency is kept, and the tokens
+    served are summed from `tokens` (one count per text)."""
     stop = time.perf_counter() + seconds
     latencies: list[list[float]] = [[] for _ in range(callers)]
     chars = [0] * callers
+    served_tokens = [0] * callers
 
     def caller(index: int) -> None:
         i = index
@@ -70,6 +93,7 @@ def drive(mode: str, predict: Predict, texts: Sequence[str], callers: int, secon
             predict(text)
             latencies[index].append((time.perf_counter() - began) * 1000)
             chars[index] += len(text)
+            served_tokens[index] += tokens[i % len(texts)] if tokens else 0
             i += callers
 
     began = time.perf_counter()
@@ -80,7 +104,7 @@ def drive(mode: str, predict: Predict, texts: Sequence[str], callers: int, secon
         thread.join()
     elapsed = time.perf_counter() - began
     flat = [x for per_caller in latencies for x in per_caller]
-    return Result(mode, callers, len(flat), sum(chars), elapsed, flat)
+    return Result(name, callers, len(flat), sum(chars), elapsed, flat, sum(served_tokens))
 
 
 class PipelinePool:
@@ -101,56 +125,99 @@ class PipelinePool:
             self.idle.put(instance)
 
 
-def ceiling(pool: RaNERModelPool, texts: Sequence[str], seconds: float, batch: int = 64) -> Result:
-    """Raw batched forward throughput of the same model: one engine, full batches, no serving around it."""
-    chunk = list(texts[:batch])
-    with pool.checkout() as engine:
-        engine.predict_batch(chunk)
-        began, calls = time.perf_counter(), 0
-        while time.perf_counter() - began < seconds:
-            engine.predict_batch(chunk)
-            calls += 1
-    elapsed = time.perf_counter() - began
-    return Result("ceiling (raw batched forward)", batch, calls * len(chunk), calls * sum(map(len, chunk)), elapsed, [])
+def served_modes(model_dir: Path, pool_size: int) -> list[Mode]:
+    """Every serving mode, slowest design first."""
+    batching = BatchingConfig()
+
+    def pool(mode: Mode, **kwargs: Any) -> Callable[[], tuple[Predict, Callable[[], None]]]:
+        def build() -> tuple[Predict, Callable[[], None]]:
+            served = RaNERModelPool(model_dir, pool_size, **kwargs)
+            if served.batch_budget is not None:
+                mode.notes.append(f"batch budget: {served.batch_budget.reason}")
+            if served.backend.choice is not None:
+                mode.notes.append(f"auto chose {served.backend.choice.reason}")
+                mode.number_format = {"onnx-int8": "int8"}.get(served.backend.choice.backend,
+                                                                served.backend.choice.dtype)
+            return served.predict, served.close
+        return build
+
+    modes = [Mode(f"baseline: {pool_size} ModelScope pipelines", "float32",
+                  lambda: (PipelinePool(model_dir, pool_size).predict, lambda: None))]
+    for name, number_format, kwargs in [
+        (f"pool of {pool_size}, no batching", "float32", {}),
+        (f"pool of {pool_size}, micro-batching", "float32", {"batching": batching}),
+        (f"pool of {pool_size}, batching, bfloat16", "bfloat16", {"batching": batching, "dtype": "bfloat16"}),
+        (f"pool of {pool_size}, batching, ONNX fp32", "float32", {"batching": batching, "backend": "onnx"}),
+        (f"pool of {pool_size}, batching, ONNX INT8", "int8", {"batching": batching, "backend": "onnx-int8"}),
+        (f"pool of {pool_size}, batching, backend=auto", "float32", {"batching": batching, "backend": "auto"}),
+    ]:
+        mode = Mode(name, number_format, lambda: (print, lambda: None))
+        mode.build = pool(mode, **kwargs)
+        modes.append(mode)
+    return modes
 
 
 def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int, out: Path) -> list[Result]:
     model_dir = resolve_model_dir(model)
     texts = [s.text for s in load_msra("test", 2000)]
-    modes: list[tuple[str, Callable[[], Predict]]] = [
-        (f"baseline: {pool_size} ModelScope pipelines", lambda: PipelinePool(model_dir, pool_size).predict),
-        (f"pool of {pool_size}, no batching", lambda: RaNERModelPool(model_dir, pool_size).predict),
-        (f"pool of {pool_size}, micro-batching", lambda: RaNERModelPool(
-            model_dir, pool_size, batching=BatchingConfig(max_wait_ms=1.0)).predict),
-        (f"pool of {pool_size}, batching, ONNX fp32", lambda: RaNERModelPool(
-            model_dir, pool_size, backend="onnx", batching=BatchingConfig(max_wait_ms=1.0)).predict),
-        (f"pool of {pool_size}, batching, ONNX INT8", lambda: RaNERModelPool(
-            model_dir, pool_size, backend="onnx-int8", batching=BatchingConfig(max_wait_ms=1.0)).predict),
-    ]
+    tokenizer = load_backend(model_dir).tokenizer
+    tokens = [sum(len(ids) for ids in tokenizer.encode(text)) + 2 for text in texts]
+    ceilings = measure_ceilings()
+    flops_per_token = encoder_flops_per_token(model_dir)
     results: list[Result] = []
-    for name, build in modes:
-        predict = build()
-        predict(texts[0])
-        for callers in callers_list:
-            results.append(drive(name, predict, texts, callers, seconds))
-            print(f"  {name:<40} {callers:>3} callers: {results[-1].rps:8.1f} req/s", flush=True)
-    results.append(ceiling(RaNERModelPool(model_dir, 1), texts, seconds))
-    report(results, out)
+    refused: list[str] = []
+    for mode in served_modes(model_dir, pool_size):
+        try:
+            predict, close = mode.build()
+        except RaNERError as error:  # bfloat16 on a CPU without it
+            refused.append(f"{mode.name}: refused at construction: {error}")
+            print(f"  {refused[-1]}", flush=True)
+            continue
+        try:
+            predict(texts[0])
+            for callers in callers_list:
+                result = drive(mode.name, predict, texts, callers, seconds, tokens)
+                result.number_format, result.note = mode.number_format, "; ".join(mode.notes)
+                results.append(result)
+                print(f"  {mode.name:<44} {callers:>3} callers: {results[-1].rps:8.1f} req/s", flush=True)
+        finally:
+            close()
+    report(results, refused, ceilings, flops_per_token, out)
     return results
 
 
-def report(results: list[Result], out: Path) -> None:
-    """Markdown table with ratios to the baseline at the same concurrency; CSV and PNG beside it."""
+def report(results: list[Result], refused: list[str], ceilings: dict[str, Ceiling], flops_per_token: float,
+           out: Path) -> None:
+    """Markdown table with ratios to the baseline at the same concurrency and the share of the ceiling, then the
+    target ratios; CSV and PNG beside it."""
     out.mkdir(parents=True, exist_ok=True)
     baseline = {r.callers: r for r in results if r.mode.startswith("baseline")}
-    lines = ["| mode | callers | req/s | chars/s | P50 ms | P99 ms | x baseline req/s | P99 / baseline P99 |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def gflops(r: Result) -> float:
+        return r.tokens * flops_per_token / r.seconds / 1e9
+
+    def share(r: Result) -> float:
+        return gflops(r) / ceilings[r.number_format].gflops
+
+    lines = ["| mode | callers | req/s | chars/s | P50 ms | P99 ms | x baseline req/s | P99 / baseline P99 | "
+             "encoder GFLOP/s | % of ceiling |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         base = baseline.get(r.callers)
         ratio = f"{r.rps / base.rps:.1f}x" if base else "-"
-        p99 = f"{r.percentile(99) / base.percentile(99):.2f}" if base and r.latencies_ms else "-"
+        p99 = f"{r.percentile(99) / base.percentile(99):.2f}" if base else "-"
         lines.append(f"| {r.mode} | {r.callers} | {r.rps:.1f} | {r.chars_per_s:,.0f} | {r.percentile(50):.1f} | "
-                     f"{r.percentile(99):.1f} | {ratio} | {p99} |")
+                     f"{r.percentile(99):.1f} | {ratio} | {p99} | {gflops(r):.1f} | "
+                     f"{share(r):.0%} of {r.number_format} |")
+    ceiling_line = ", ".join(f"{c.number_format} {c.gflops:.3g} GFLOP/s ({c.library})" for c in ceilings.values())
+    lines.append(f"\nCeilings (2048 x 2048 products, this run): {ceiling_line}. Encoder: "
+                 f"{flops_per_token / 1e6:.3g} MFLOP per token.")
+    lines.extend(f"- {line}" for line in refused)
+    for mode in dict.fromkeys(r.mode for r in results):
+        note = next(r.note for r in results if r.mode == mode)
+        if note:
+            lines.append(f"- {mode}: {note}")
+    lines.append("\n" + targets(results, share))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append(f"\n{os.cpu_count()} CPUs; peak RSS of the whole run {peak:.0f} MB")
     table = "\n".join(lines)
@@ -158,11 +225,35 @@ def report(results: list[Result], out: Path) -> None:
     (out / "bench.md").write_text(table + "\n", encoding="utf-8")
     with open(out / "bench.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["mode", "callers", "requests_per_s", "chars_per_s", "p50_ms", "p99_ms"])
+        writer.writerow(["mode", "callers", "requests_per_s", "chars_per_s", "p50_ms", "p99_ms", "encoder_gflops",
+                         "share_of_ceiling", "number_format"])
         for r in results:
-            writer.writerow([r.mode, r.callers, f"{r.rps:.2f}", f"{r.chars_per_s:.0f}",
-                             f"{r.percentile(50):.2f}", f"{r.percentile(99):.2f}"])
+            writer.writerow([r.mode, r.callers, f"{r.rps:.2f}", f"{r.chars_per_s:.0f}", f"{r.percentile(50):.2f}",
+                             f"{r.percentile(99):.2f}", f"{gflops(r):.4g}", f"{share(r):.4g}", r.number_format])
     chart(results, out / "bench.png")
+
+
+def targets(results: list[Result], share: Callable[[Result], float]) -> str:
+    """Issue 11's ratios, each from rows of this run: batching vs none, INT8 and bfloat16 vs float32, the
+    share of the float32 ceiling."""
+    def row(suffix: str, callers: int) -> Result | None:
+        return next((r for r in results if r.mode.endswith(suffix) and r.callers == callers), None)
+
+    lines = ["| target | callers | measured |", "| --- | ---: | ---: |"]
+    for callers in sorted({r.callers for r in results}):
+        batched, plain = row("micro-batching", callers), row("no batching", callers)
+        if batched and plain:
+            lines.append(f"| micro-batching / no batching >= 1.0x | {callers} | {batched.rps / plain.rps:.2f}x |")
+    for callers in (16, 64):
+        fp32 = row("micro-batching", callers)
+        if fp32 is None:
+            continue
+        lines.append(f"| float32 served / float32 ceiling >= 75% | {callers} | {share(fp32):.0%} |")
+        for suffix, goal in (("ONNX INT8", ">= 2.5x"), ("bfloat16", ">= 1.8x"), ("backend=auto", "fastest")):
+            other = row(suffix, callers)
+            measured = f"{other.rps / fp32.rps:.2f}x" if other else "not run (refused)"
+            lines.append(f"| {suffix} / float32 micro-batching {goal} | {callers} | {measured} |")
+    return "\n".join(lines)
 
 
 def chart(results: list[Result], path: Path) -> None:
@@ -172,13 +263,10 @@ def chart(results: list[Result], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for mode in dict.fromkeys(r.mode for r in results if r.latencies_ms):
+    for mode in dict.fromkeys(r.mode for r in results):
         rows = [r for r in results if r.mode == mode]
         left.plot([r.callers for r in rows], [r.rps for r in rows], marker="o", label=mode)
         right.plot([r.callers for r in rows], [r.percentile(99) for r in rows], marker="o", label=mode)
-    for r in results:
-        if not r.latencies_ms:
-            left.axhline(r.rps, linestyle="--", color="grey", label=r.mode)
     left.set(xscale="log", xlabel="concurrent callers", ylabel="requests / s", title="Throughput")
     right.set(xscale="log", yscale="log", xlabel="concurrent callers", ylabel="P99 latency (ms)", title="P99 latency")
     left.legend(fontsize=7)

@@ -1,11 +1,14 @@
 """Dynamic micro-batching: concurrent calls share forward passes, run by the pool's instances.
 
 Each pool instance is a worker thread. A worker takes the oldest waiting call,
-optionally waits `max_wait_ms` for company, then fills the batch with the
-calls closest in length to it from a small FIFO window (so padding stays low
-and no call starves: the oldest is always in the next batch), under a
-padded-token budget and a call cap. Calls whose caller gave up are skipped.
-One call larger than the budget still runs, alone: the engine windows it.
+waits up to `max_wait_ms` for company when every other worker is busy too (an
+idle worker would serve a newcomer at once, so waiting then only adds
+latency), then fills the batch with the calls closest in length to it from a
+small FIFO window (so padding stays low and no call starves: the oldest is
+always in the next batch), under a padded-token budget and a call cap, which
+by default are timed for the model at warm-up (raner_pool.tuning). Calls
+whose caller gave up are skipped. One call larger than the budget still runs,
+alone: the engine windows it.
 """
 
 from __future__ import annotations
@@ -35,12 +38,21 @@ class BatchingConfig:
     """How calls are gathered into batches."""
 
     max_wait_ms: float = 1.0
-    """How long the oldest call may wait for others to join it; 0 takes only what is already there."""
-    max_batch_tokens: int = 8192
-    """Padded characters per batch: longest call x calls in the batch."""
-    max_batch_calls: int = 64
+    """How long the oldest call may wait for others to join it (only while all workers are busy); 0 takes only
+    what is already there."""
+    max_batch_tokens: int | None = None
+    """Padded characters per batch: longest call x calls in the batch. None: timed at warm-up."""
+    max_batch_calls: int | None = None
+    """Calls per batch. None: timed at warm-up."""
+    max_latency_factor: float = 4.0
+    """Warm-up tuning bound: a batch may take at most this many times a single call."""
     fifo_window: int = 256
     """Calls, oldest first, among which a batch is grouped by length."""
+
+    @property
+    def tuned(self) -> bool:
+        """Whether the budget is left to warm-up measurement."""
+        return self.max_batch_tokens is None or self.max_batch_calls is None
 
 
 @dataclass
@@ -61,13 +73,20 @@ class MicroBatcher:
         config: BatchingConfig,
         max_waiting: int | None = None,
     ) -> None:
+        if config.max_batch_tokens is None or config.max_batch_calls is None:
+            raise ValueError("the batch budget must be settled (tuned or given) before the batcher starts")
         self.config = config
+        self.max_batch_tokens: int = config.max_batch_tokens
+        self.max_batch_calls: int = config.max_batch_calls
         self.max_waiting = max_waiting
         self.listeners: list[BatchListener] = []
         self._checkout = checkout
         self._pending: deque[_Call] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._workers = workers
+        self._busy = 0
+        """Workers holding an instance right now."""
         self._threads: list[threading.Thread] = []
         self._worker_ids = itertools.count()
         for _ in range(workers):
@@ -124,16 +143,23 @@ class MicroBatcher:
                 return False
         try:
             with self._checkout() as engine:
-                started = time.perf_counter()
-                batch = self._take_batch()
-                live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+                with self._ready:
+                    self._busy += 1
                 try:
-                    if live:
-                        self._answer(engine, live, started)
+                    started = time.perf_counter()
+                    batch = self._take_batch()
+                    live = [call for call in batch if call.future.set_running_or_notify_cancel()]
+                    try:
+                        if live:
+                            self._answer(engine, live, started)
+                    finally:
+                        for call in live:
+                            if not call.future.done():
+                                call.future.set_exception(
+                                    RaNERError("the batch worker failed on this call; see the log"))
                 finally:
-                    for call in live:
-                        if not call.future.done():
-                            call.future.set_exception(RaNERError("the batch worker failed on this call; see the log"))
+                    with self._ready:
+                        self._busy -= 1
         except PoolClosed as error:  # no instance to be had: nobody may wait forever
             self._fail_pending(error)
             return False
@@ -152,9 +178,9 @@ class MicroBatcher:
         with self._ready:
             if not self._pending:
                 return []
-            if config.max_wait_ms > 0 and not self._closed:
+            if config.max_wait_ms > 0 and not self._closed and self._busy >= self._workers:
                 deadline = self._pending[0].enqueued + config.max_wait_ms / 1000
-                while len(self._pending) < config.max_batch_calls and not self._closed:
+                while len(self._pending) < self.max_batch_calls and not self._closed:
                     remaining = deadline - time.perf_counter()
                     if remaining <= 0 or not self._pending:
                         break
@@ -167,13 +193,13 @@ class MicroBatcher:
             low, high = oldest, oldest + 1
             chosen = [0]
             longest = window[0].size
-            while len(chosen) < config.max_batch_calls and (low > 0 or high < len(by_size)):
+            while len(chosen) < self.max_batch_calls and (low > 0 or high < len(by_size)):
                 below = window[by_size[low - 1]].size if low > 0 else None
                 above = window[by_size[high]].size if high < len(by_size) else None
                 take_above = below is None or (above is not None and above - longest <= longest - below)
                 candidate = by_size[high] if take_above else by_size[low - 1]
                 size = max(longest, window[candidate].size)
-                if size * (len(chosen) + 1) > config.max_batch_tokens:
+                if size * (len(chosen) + 1) > self.max_batch_tokens:
                     break
                 chosen.append(candidate)
                 longest = size
@@ -201,9 +227,12 @@ class MicroBatcher:
         for call in calls:
             call.future.set_result(results[offset : offset + len(call.texts)])
             offset += len(call.texts)
-        waits = [started - call.enqueued for call in calls]
+        self.record_batch(len(calls), [started - call.enqueued for call in calls])
+
+    def record_batch(self, calls: int, waits: list[float]) -> None:
+        """Tell the listeners about a batch that ran (here, or on a caller's thread: see RaNERModelPool)."""
         for listener in self.listeners:
             try:
-                listener(len(calls), waits)
+                listener(calls, waits)
             except Exception:  # an observer's fault must not touch the answers already given
                 log.exception("batch listener %r failed", listener)

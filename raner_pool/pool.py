@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import queue
 import threading
@@ -17,6 +19,9 @@ from raner_pool.cache import ResultCache, cache_key, model_version
 from raner_pool.engine import EngineConfig, NEREngine, check_texts
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
+from raner_pool.tuning import BatchBudget, tune_batch_budget
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,20 @@ class RaNERModelPool:
         except BaseException:
             threads.pool_closed(pool_size, torch_threads)
             raise
+        self.batch_budget: BatchBudget | None = None
+        """The batch budget the workers use (batching only), with the warm-up timings it was chosen from."""
+        engine_config = self.config.engine
+        if batching is not None:
+            self.batch_budget = self._settle_budget(batching)
+            batching = dataclasses.replace(batching, max_batch_tokens=self.batch_budget.max_batch_tokens,
+                                           max_batch_calls=self.batch_budget.max_batch_calls)
+            if self.batch_budget.timings:  # a large predict_batch call is best cut into the same batches
+                engine_config = dataclasses.replace(engine_config,
+                                                    max_batch_tokens=self.batch_budget.max_batch_tokens,
+                                                    max_batch_size=self.batch_budget.max_batch_calls)
         self._idle: queue.Queue[NEREngine] = queue.Queue(maxsize=pool_size)
         for _ in range(pool_size):
-            self._idle.put(NEREngine(self.backend, self.config.engine))
+            self._idle.put(NEREngine(self.backend, engine_config))
         self._lock = threading.Lock()
         self._waiting = self._served = self._failed = 0
         self._closed = False
@@ -103,6 +119,22 @@ class RaNERModelPool:
         self._batcher = None if batching is None else MicroBatcher(
             lambda: self._checkout(None, count=False), pool_size, batching, max_waiting
         )
+
+    def _settle_budget(self, batching: BatchingConfig) -> BatchBudget:
+        """The given budget, or one timed on the loaded model; a model that cannot be timed keeps the defaults."""
+        defaults = EngineConfig()
+        given = BatchBudget(batching.max_batch_calls or defaults.max_batch_size,
+                            batching.max_batch_tokens or defaults.max_batch_tokens, reason="configured")
+        if not batching.tuned:
+            return given
+        try:
+            tuned = tune_batch_budget(NEREngine(self.backend, self.config.engine), batching.max_latency_factor)
+        except Exception as error:  # a model that fails here fails its real calls too, with the reason
+            log.warning("could not time batches of %s (%s); using the default batch budget", self.config.model, error)
+            return dataclasses.replace(given, reason=f"defaults: timing failed ({error})")
+        log.info("batch budget for %s: %s", self.config.model, tuned.reason)
+        return BatchBudget(batching.max_batch_calls or tuned.max_batch_calls,
+                           batching.max_batch_tokens or tuned.max_batch_tokens, tuned.timings, tuned.reason)
 
     @property
     def labels(self) -> list[str]:
@@ -144,6 +176,14 @@ class RaNERModelPool:
         if self._batcher is None:
             with self._checkout(timeout, count=False) as engine:
                 return engine.predict_batch(texts)
+        idle = self._idle_instance()
+        if idle is not None:  # nobody to batch with: handing over to a worker thread would only add latency
+            try:
+                results = idle.predict_batch(texts)
+            finally:
+                self._idle.put(idle)
+            self._batcher.record_batch(1, [0.0])
+            return results
         future = self._batcher.submit(texts)
         try:
             return future.result(timeout)
@@ -196,6 +236,17 @@ class RaNERModelPool:
                 self._count(served=True)
         finally:
             self._idle.put(engine)
+
+    def _idle_instance(self) -> NEREngine | None:
+        """A free instance for a batching pool's caller to run on itself, when no call is queued (so no one is
+        overtaken); None otherwise."""
+        assert self._batcher is not None
+        if self._closed or self._batcher.waiting:
+            return None
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return None
 
     def _count(self, served: bool) -> None:
         with self._lock:

@@ -47,7 +47,9 @@ class ModelSpec:
 
     name: str
     model: str = "default"
-    backend: str = "modelscope"
+    backend: str = "auto"
+    """"auto": the fastest runtime and number format that keeps the answers, measured at load
+    (raner_pool.backends.auto); or one named in raner_pool.BACKENDS."""
     device: str = "cpu"
     dtype: str = "float32"
     """"bfloat16": autocast on CPUs with AVX512-BF16 or AMX (refused elsewhere)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from raner_pool import BatchingConfig, PoolBusy, PoolClosed, PoolTimeout, RaNERModelPool
+from raner_pool import BatchingConfig, Entity, PoolBusy, PoolClosed, PoolTimeout, RaNERModelPool
 
 from .conftest import BREAKING_CHAR, SAMPLE_TEXTS, assert_same_results
 
@@ -131,7 +134,41 @@ def test_a_worker_that_dies_is_replaced_and_no_caller_waits_forever(
 
     monkeypatch.setattr(MicroBatcher, "_answer", faulty_answer)
     with pytest.raises(Exception, match="the batch worker failed"):
-        pool.predict("马云在杭州", timeout=10)
+        queued_behind_a_busy_instance(pool, "马云在杭州").result(timeout=20)
     assert_same_results(pool.predict_batch(SAMPLE_TEXTS, timeout=10), tiny_pool.predict_batch(SAMPLE_TEXTS))
     assert pool.stats().idle == 1, "the instance went back to the pool"
     pool.close()
+
+
+def queued_behind_a_busy_instance(pool: RaNERModelPool, text: str) -> Future[list[Entity]]:
+    """Call `pool.predict(text)` while every instance is held, so the call queues for a batch worker (a call that
+    finds an instance free and nothing queued runs on the caller's thread instead)."""
+    executor = ThreadPoolExecutor(1)
+    with ExitStack() as held:
+        for _ in range(pool.config.pool_size):
+            held.enter_context(pool.checkout())
+        future = executor.submit(pool.predict, text, 10)
+        deadline = time.monotonic() + 10
+        while pool.stats().waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    executor.shutdown(wait=False)
+    return future
+
+
+def test_a_lone_call_runs_on_its_callers_thread_and_a_queued_one_on_a_worker(tiny_model_dir: Path):
+    with RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig()) as pool:
+        threads: list[str] = []
+        emissions = pool.backend.emissions
+
+        def recording(*args: np.ndarray) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            return emissions(*args)
+
+        pool.backend.emissions = recording  # type: ignore[method-assign]
+        batches: list[int] = []
+        pool.add_batch_listener(lambda calls, waits: batches.append(calls))
+        lone = pool.predict("马云在杭州")
+        assert threads == [threading.current_thread().name]
+        queued = queued_behind_a_busy_instance(pool, "马云在杭州").result(timeout=20)
+        assert threads[1].startswith("raner-batcher") and queued == lone
+        assert batches == [1, 1], "both count as batches in the metrics"

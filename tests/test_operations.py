@@ -36,7 +36,9 @@ TEXTS = [
 def write_registry(path: Path, models: dict[str, str], server: str = "grace_s = 1.0", **extra: str) -> Path:
     tables = [f"[server]\n{server}\n"]
     for name, model in models.items():
-        tables.append(f'[models.{name}]\nmodel = "{model}"\npool_size = 2\nmax_waiting = 256\n{extra.get(name, "")}')
+        # one runtime, so the server's answers can be compared with a library pool's (see expected_answers)
+        tables.append(f'[models.{name}]\nmodel = "{model}"\npool_size = 2\nmax_waiting = 256\nbackend = "modelscope"\n'
+                      f'{extra.get(name, "")}')
     path.write_text("\n".join(tables), encoding="utf-8")
     return path
 

@@ -21,7 +21,9 @@ TEXTS = ["阿里巴巴集团创始人马云在杭州出席了技术峰会。", "
 def write_registry(path: Path, models: dict[str, Path | str], **extra: str) -> Path:
     tables = []
     for name, model in models.items():
-        tables.append(f'[models.{name}]\nmodel = "{model}"\npool_size = 1\n' + extra.get(name, ""))
+        # one runtime for every build: answers of separately built pools are compared
+        tables.append(f'[models.{name}]\nmodel = "{model}"\npool_size = 1\nbackend = "modelscope"\n'
+                      + extra.get(name, ""))
     path.write_text("\n".join(tables), encoding="utf-8")
     return path
 

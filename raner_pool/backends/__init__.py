@@ -9,7 +9,7 @@ from raner_pool.errors import RaNERError
 from raner_pool.hub import resolve_model_dir
 from raner_pool.precision import check_dtype
 
-BACKENDS = ("modelscope", "transformers", "onnx", "onnx-int8")
+BACKENDS = ("auto", "modelscope", "transformers", "onnx", "onnx-int8")
 _preloaded: dict[tuple[str, str, str, str], Backend] = {}
 
 
@@ -26,14 +26,20 @@ def preload_backend(
 def load_backend(
     model: str | os.PathLike[str], backend: str = "modelscope", device: str = "cpu", dtype: str = "float32"
 ) -> Backend:
-    """Load `model` ("default", a dir or a ModelScope id) with the named runtime, computing in `dtype`."""
+    """Load `model` ("default", a dir or a ModelScope id) with the named runtime, computing in `dtype`;
+    "auto" measures the runtimes and formats this CPU can run and keeps the fastest that keeps the answers
+    (with dtype="bfloat16", the fastest runtime computing in bfloat16)."""
     if backend not in BACKENDS:
         raise RaNERError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    check_dtype(dtype, backend, device)
+    check_dtype(dtype, "modelscope" if backend == "auto" else backend, device)
     model_dir = resolve_model_dir(model)
     preloaded = _preloaded.pop((str(model_dir), backend, device, dtype), None)
     if preloaded is not None:  # each process takes it once: a later reload loads the source anew
         return preloaded
+    if backend == "auto":
+        from raner_pool.backends.auto import choose_backend
+
+        return choose_backend(model_dir, device, dtype)
     if backend == "transformers":
         from raner_pool.backends.transformers import TransformersBackend
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from raner_pool.crf import CRFParams
 from raner_pool.tokenization import CharTokenizer
+
+if TYPE_CHECKING:
+    from raner_pool.backends.auto import BackendChoice
 
 
 class Backend(Protocol):
@@ -24,6 +27,8 @@ class Backend(Protocol):
     tokenizer: CharTokenizer
     max_positions: int
     crf: CRFParams | None
+    choice: BackendChoice | None
+    """Why backend="auto" picked this runtime, with what warm-up measured; None when it was named."""
 
     def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Per-token label scores, float32 of shape (batch, tokens, labels)."""

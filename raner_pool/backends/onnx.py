@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from raner_pool.backends.modelscope import ModelScopeBackend
 from raner_pool.cache import model_version
+
+if TYPE_CHECKING:
+    from raner_pool.backends.auto import BackendChoice
 
 OPSET = 17
 
@@ -70,6 +73,7 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
 
 class OnnxBackend:
     """A ModelScope RaNER dir served by ONNX Runtime, fp32 or dynamic INT8."""
+    choice: BackendChoice | None = None
 
     def __init__(self, model_dir: Path, device: str = "cpu", int8: bool = False) -> None:
         import onnxruntime

@@ -23,8 +23,13 @@ def health(request: Request) -> dict[str, Any]:
     models = []
     for spec, slot in service.models.entries():
         pool = slot.pool
+        choice = pool.backend.choice if pool is not None else None
+        budget = pool.batch_budget if pool is not None else None
         models.append({
             "name": spec.name, "aliases": list(spec.aliases), "model": spec.model, "backend": spec.backend,
+            "serving_backend": pool.backend.kind if pool is not None else None,
+            "backend_choice": choice.to_dict() if choice is not None else None,
+            "batch_budget": budget.to_dict() if budget is not None else None,
             "device": spec.device, "ready": pool is not None, "version": slot.version, "error": slot.failure,
             "last_reload": slot.last_reload, "pool": asdict(pool.stats()) if pool is not None else None,
         })

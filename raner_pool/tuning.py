@@ -1,0 +1,98 @@
+"""Warm-up measurements that fit serving to the loaded model on this machine.
+
+Batching pays differently for every model and CPU: a 4 x 256 encoder gains from batches of dozens, a 12 x 768
+one loses beyond a few (its activations leave the cache). So instead of fixed budgets, `tune_batch_budget`
+times batches of a sentence-sized text at growing sizes and keeps the size that serves most texts per second
+while a batch takes at most `max_latency_factor` x a single call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from raner_pool.engine import NEREngine
+
+log = logging.getLogger(__name__)
+
+TUNING_TEXT = (
+    "新华社北京十月一日电国家主席习近平在人民大会堂会见了来访的法国总统马克龙双方就中法关系"
+    "和共同关心的国际问题交换了意见外交部长王毅参加了会见"
+)
+"""A news sentence of common characters: what the batch budget is timed on."""
+TUNING_TEXT_TOKENS = 48
+"""Tokens per timed text ([CLS] and [SEP] included): a typical sentence (MSRA test averages 45)."""
+BATCH_LADDER = (1, 2, 4, 8, 16, 32, 64)
+TIME_PER_SHAPE_S = 0.3
+"""Each batch size runs until this much time has passed (at least twice); the fastest run counts."""
+NEAR_BEST = 0.97
+"""A smaller batch within this fraction of the best throughput is preferred: same speed, lower latency."""
+
+
+@dataclass(frozen=True)
+class BatchTiming:
+    """One timed batch size: its fastest forward, and the texts per second that gives."""
+
+    size: int
+    seconds: float
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.size / self.seconds
+
+
+@dataclass(frozen=True)
+class BatchBudget:
+    """The batch a pool's workers assemble: at most `max_batch_calls` calls and `max_batch_tokens` padded
+    tokens, and the timings it was chosen from (empty when it was not measured)."""
+
+    max_batch_calls: int
+    max_batch_tokens: int
+    timings: tuple[BatchTiming, ...] = ()
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "max_batch_calls": self.max_batch_calls,
+            "max_batch_tokens": self.max_batch_tokens,
+            "reason": self.reason,
+            "timings": [{"size": t.size, "ms": round(t.seconds * 1000, 2), "texts_per_s": round(t.texts_per_s, 1)}
+                        for t in self.timings],
+        }
+
+
+def best_time(run: Callable[[], object], budget_s: float = TIME_PER_SHAPE_S, at_least: int = 2) -> float:
+    """The fastest of repeated runs of `run` (seconds), repeated for `budget_s` and at least `at_least` times:
+    the minimum is the figure least disturbed by whatever else the machine does."""
+    fastest = float("inf")
+    began, runs = time.perf_counter(), 0
+    while runs < at_least or time.perf_counter() - began < budget_s:
+        started = time.perf_counter()
+        run()
+        fastest = min(fastest, time.perf_counter() - started)
+        runs += 1
+    return fastest
+
+
+def tune_batch_budget(engine: NEREngine, max_latency_factor: float = 4.0, max_calls: int = 64) -> BatchBudget:
+    """Time batches of 1, 2, 4, ... sentence-sized texts and keep the size that serves the most texts per second
+    while one batch takes at most `max_latency_factor` x a single text (the climb stops at the first size that
+    breaks the bound); of sizes within 3% of the best, the smallest."""
+    text = (TUNING_TEXT * 4)[: TUNING_TEXT_TOKENS - 2]
+    engine.predict_batch([text] * 2)  # first-call costs (allocations, kernel choice) are not the model's speed
+    timings: list[BatchTiming] = []
+    for size in (s for s in BATCH_LADDER if s <= max_calls):
+        timing = BatchTiming(size, best_time(lambda: engine.predict_batch([text] * size)))  # noqa: B023
+        timings.append(timing)
+        if timing.seconds > max_latency_factor * timings[0].seconds:
+            break
+    best = max((t for t in timings if t.seconds <= max_latency_factor * timings[0].seconds),
+               key=lambda t: t.texts_per_s)
+    chosen = min((t for t in timings if t.size <= best.size and t.texts_per_s >= NEAR_BEST * best.texts_per_s),
+                 key=lambda t: t.size)
+    reason = (f"{chosen.size} texts per batch served {chosen.texts_per_s:.0f} texts/s "
+              f"({chosen.texts_per_s / timings[0].texts_per_s:.2f}x one at a time) within "
+              f"{max_latency_factor:g}x a single call's {timings[0].seconds * 1000:.1f} ms")
+    return BatchBudget(chosen.size, chosen.size * TUNING_TEXT_TOKENS, tuple(timings), reason)
