@@ -7,7 +7,7 @@ export RANER_POOL_OFFLINE ?= 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint webui bench loadtest soak train evaluate parity clean
+.PHONY: serve test lint webui bench bench-distributed loadtest soak train evaluate parity clean
 LINTED := raner_pool tests training scripts bench loadtest server.py
 
 $(BIN)/python:
@@ -17,7 +17,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,ray]"
 	touch $(STAMP)
 
 # The checkers of Dockerfile, compose.yaml and deploy/ (tests/test_deployment.py: hadolint, checkov,
@@ -61,9 +61,14 @@ lint: $(STAMP)
 # INT8 cost in F1. Tables print; CSV and PNG land in artifacts/.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out artifacts/bench/default
-	$(BIN)/python bench/run.py --base-shape --seconds 3 --callers 1,16,64 --out artifacts/bench/base-shape
+	$(BIN)/python bench/run.py --base-shape --seconds 3 --out artifacts/bench/base-shape
 	$(BIN)/python bench/over_http.py
 	$(BIN)/python bench/quality.py
+
+# lines/s of `annotate --ray` on a 1-node and a 2-node Ray cluster on this machine (both share its cores);
+# writes artifacts/bench/distributed.md. Not part of `make test`.
+bench-distributed: $(STAMP)
+	$(BIN)/python bench/distributed.py
 
 loadtest: $(STAMP)
 	$(BIN)/python loadtest/run.py

@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--model", default="default", help="'default', a local model dir or a ModelScope id")
-        command.add_argument("--backend", default="modelscope", choices=BACKENDS)
+        command.add_argument("--backend", choices=BACKENDS,
+                             help="default: auto (the fastest that keeps the answers) for serve, else modelscope")
         command.add_argument("--dtype", default="float32", choices=DTYPES,
                              help="bfloat16: faster on CPUs with AVX512-BF16 or AMX (refused elsewhere)")
         return command
@@ -50,11 +51,21 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("text", help="the text; '-' reads standard input")
     predict.set_defaults(run=_predict)
 
-    annotate = add("annotate", "Write one JSON line of entities per line of FILE.")
-    annotate.add_argument("file", type=Path)
-    annotate.add_argument("-o", "--output", type=Path, required=True, help="the .jsonl file to write")
-    annotate.add_argument("--skip-existing", action="store_true", help="resume: keep lines already in OUTPUT")
-    annotate.add_argument("--batch-size", type=int, default=64)
+    annotate = add("annotate", "Write one JSON line of entities per line of each FILE.")
+    annotate.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                          help="text (one text a line); with --ray also .jsonl and .parquet (a 'text' field)")
+    annotate.add_argument("-o", "--output", type=Path, required=True,
+                          help="one FILE: the .jsonl file to write; several: a directory, one <stem>.jsonl each")
+    annotate.add_argument("--skip-existing", action="store_true",
+                          help="resume: keep lines already in OUTPUT (with --ray: skip inputs whose output exists)")
+    annotate.add_argument("--batch-size", type=int, default=64, help="lines per call (with --ray: per actor call)")
+    annotate.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                          help="run on a Ray cluster: 'auto' or host:port joins one, no ADDRESS starts a local one "
+                               "(put it after the FILEs)")
+    annotate.add_argument("--actors", type=int, default=2, help="with --ray: actors, each with its own model")
+    annotate.add_argument("--threads-per-actor", type=int, default=1, help="with --ray: torch threads per actor")
+    annotate.add_argument("--output-format", choices=("jsonl", "parquet"), default=None,
+                          help="default: from OUTPUT's suffix, else jsonl (parquet needs --ray)")
     annotate.set_defaults(run=_annotate)
 
     evaluate = add("eval", "Score the model on MSRA test: entity-level precision, recall, F1.")
@@ -77,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _pool(args: argparse.Namespace) -> RaNERModelPool:
-    return RaNERModelPool(args.model, pool_size=1, backend=args.backend, dtype=args.dtype)
+    return RaNERModelPool(args.model, pool_size=1, backend=args.backend or "modelscope", dtype=args.dtype)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -88,15 +99,43 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
+    from raner_pool.distributed import plan_jobs
+
+    if args.ray is not None:
+        return _annotate_on_ray(args)
+    jobs = plan_jobs(args.files, args.output, args.output_format)
+    for job in jobs:
+        if job.input_format != "text" or job.output_format != "jsonl":
+            raise RaNERError(f"{job.source} -> {job.output}: JSONL/Parquet files are annotated with --ray only")
+    pool = _pool(args)
+    for job in jobs:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        _annotate_file(args, pool, job.source, job.output)
+    return 0
+
+
+def _annotate_on_ray(args: argparse.Namespace) -> int:
+    from raner_pool.distributed import AnnotateConfig, annotate_files, describe
+
+    config = AnnotateConfig(args.model, args.backend or "modelscope", args.dtype, concurrency=args.actors,
+                            torch_threads=args.threads_per_actor, num_cpus=args.threads_per_actor,
+                            batch_rows=args.batch_size)
+    summary = annotate_files(args.files, args.output, config, address=None if args.ray == "local" else args.ray,
+                             output_format=args.output_format, skip_existing=args.skip_existing,
+                             progress=sys.stderr.isatty())
+    print(describe(summary), file=sys.stderr)
+    return 0
+
+
+def _annotate_file(args: argparse.Namespace, pool: RaNERModelPool, source: Path, output: Path) -> None:
     from tqdm import tqdm
 
-    lines = args.file.read_text(encoding="utf-8").splitlines()
-    done = _completed_lines(args.output) if args.skip_existing else 0
+    lines = source.read_text(encoding="utf-8").splitlines()
+    done = _completed_lines(output) if args.skip_existing else 0
     if done > len(lines):
-        raise RaNERError(f"{args.output} has {done} lines but {args.file} only {len(lines)}: wrong output file?")
-    pool = _pool(args)
+        raise RaNERError(f"{output} has {done} lines but {source} only {len(lines)}: wrong output file?")
     mode = "a" if done else "w"
-    with open(args.output, mode, encoding="utf-8") as out, tqdm(
+    with open(output, mode, encoding="utf-8") as out, tqdm(
         total=len(lines), initial=done, unit="line", disable=None
     ) as progress:
         for start in range(done, len(lines), args.batch_size):
@@ -106,7 +145,6 @@ def _annotate(args: argparse.Namespace) -> int:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
             progress.update(len(chunk))
-    return 0
 
 
 def _completed_lines(output: Path) -> int:
@@ -147,7 +185,8 @@ def _serve(args: argparse.Namespace) -> int:
     from raner_pool.registry import DEFAULT_SPEC
     from raner_pool.server import serve
 
-    spec = replace(DEFAULT_SPEC, backend=args.backend, dtype=args.dtype, pool_size=args.pool_size)
+    backend = args.backend or "auto"
+    spec = replace(DEFAULT_SPEC, backend=backend, dtype=args.dtype, pool_size=args.pool_size)
     if args.model != "default":
         spec = replace(spec, name=Path(args.model).name or args.model, model=args.model, aliases=())
     serve(args.config, args.host, args.port, single_model=spec, workers=args.workers)
