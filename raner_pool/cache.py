@@ -20,7 +20,9 @@ from raner_pool.entities import Entity
 from raner_pool.errors import RaNERError
 
 log = logging.getLogger(__name__)
-WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "model.onnx", "config.json", "configuration.json")
+WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "model.onnx", "config.json", "configuration.json",
+                "raner_pool.json")
+"""What a version covers: the weights and every file that changes an answer (raner_pool.json: window, calibration)."""
 
 
 class ResultCache(Protocol):

@@ -19,6 +19,10 @@ class CRFParams:
     end: np.ndarray  # (tags,)
     transitions: np.ndarray  # (tags, tags)
 
+    def tempered(self, temperature: float) -> CRFParams:
+        """Every score divided by `temperature`: the same best paths, softer (> 1) or sharper (< 1) marginals."""
+        return CRFParams(self.start / temperature, self.end / temperature, self.transitions / temperature)
+
 
 def viterbi_decode(emissions: np.ndarray, lengths: np.ndarray, crf: CRFParams) -> list[np.ndarray]:
     """Best tag path of each sequence: `emissions` (batch, steps, tags), `lengths` (batch,)."""

@@ -17,7 +17,9 @@ import numpy as np
 
 from raner_pool.backends.base import Backend
 from raner_pool.crf import tag_marginals, viterbi_decode
+from raner_pool.edges import clean_span
 from raner_pool.entities import Entity
+from raner_pool.modeldir import prob_temperature
 from raner_pool.tagging import decode_spans, decode_spans_like_modelscope
 from raner_pool.windows import Window, plan_windows
 
@@ -37,6 +39,9 @@ class EngineConfig:
     dropped, ``B O E`` spans the O), or with raner_pool.tagging's scheme-aware lenient reading."""
     max_window_tokens: int | None = None
     """Sub-tokens per window; None: as many as the model has positions (minus [CLS] and [SEP])."""
+    clean_edges: bool = True
+    """Trim symbols and punctuation off entity edges and cut entities at sentence ends (raner_pool.edges);
+    False: trim only whitespace, leaving the spans as the ModelScope pipeline decodes them (parity checks)."""
 
 
 @dataclass
@@ -67,6 +72,8 @@ class NEREngine:
             self.window_tokens = min(self.window_tokens, self.config.max_window_tokens)
         overlap = self.config.window_overlap
         self.window_overlap: int = min(64, self.window_tokens // 4) if overlap is None else overlap
+        self.temperature = prob_temperature(backend.model_dir)
+        """Divides every score before `prob` is computed (1.0: the model's own marginals); paths do not change."""
         if not 0 <= self.window_overlap < self.window_tokens:
             raise ValueError(f"window_overlap must be between 0 and {self.window_tokens - 1} (the window size - 1)")
 
@@ -140,10 +147,10 @@ class NEREngine:
         char_scores = np.take_along_axis(scores, first_token[:, :, None], axis=1)
         if self.backend.crf is not None:
             paths = viterbi_decode(char_scores, lengths, self.backend.crf)
-            probs = tag_marginals(char_scores, lengths, self.backend.crf)
+            probs = tag_marginals(char_scores / self.temperature, lengths, self.backend.crf.tempered(self.temperature))
         else:
             paths = [char_scores[row, : lengths[row]].argmax(axis=-1) for row in range(len(batch))]
-            probs = _softmax(char_scores)
+            probs = _softmax(char_scores / self.temperature)
         token_probs = _softmax(scores) if keep_token_probs else None
         for row, segment in enumerate(batch):
             segment.tags = paths[row]
@@ -165,12 +172,16 @@ class NEREngine:
         entities = []
         decode = decode_spans_like_modelscope if self.config.span_decoding == "modelscope" else decode_spans
         for span in decode([labels[t] for t in tags.tolist()]):
-            start, end = span.start, span.end
-            while start < end and text[start].isspace():  # whitespace is never part of a name
-                start += 1
-            while end > start and text[end - 1].isspace():
-                end -= 1
-            if start < end:
+            if self.config.clean_edges:
+                parts = clean_span(text, span.start, span.end)
+            else:  # whitespace is never part of a name
+                start, end = span.start, span.end
+                while start < end and text[start].isspace():
+                    start += 1
+                while end > start and text[end - 1].isspace():
+                    end -= 1
+                parts = [(start, end)] if start < end else []
+            for start, end in parts:
                 # as sure as its least sure character: a doubtful last character means a doubtful extent
                 entities.append(Entity(span.type, start, end, text[start:end], float(probs[start:end].min())))
         return entities

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 
@@ -26,3 +27,10 @@ class Entity:
     def to_dict(self) -> dict[str, str | int | float]:
         """Plain JSON-ready dict with the ModelScope keys: type, start, end, span, prob."""
         return asdict(self)
+
+
+def confident(results: Sequence[list[Entity]], min_prob: float) -> list[list[Entity]]:
+    """Each text's entities with `prob` at least `min_prob` (0 keeps all): trade recall for precision."""
+    if not 0.0 <= min_prob <= 1.0:
+        raise ValueError(f"min_prob must be between 0 and 1, got {min_prob}")
+    return [[e for e in found if e.prob >= min_prob] for found in results] if min_prob else list(results)

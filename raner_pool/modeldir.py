@@ -14,7 +14,17 @@ from pathlib import Path
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MSRA_LABELS = ("O", *(f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BMES"))
 TRAINED_LENGTH_FILE = "raner_pool.json"
-"""Optional file in a model dir: {"max_window_tokens": N} when the model only learned positions up to N."""
+"""Optional file in a model dir: {"max_window_tokens": N} when the model only learned positions up to N, and
+{"prob_temperature": T} when its `prob` was calibrated (training/calibrate.py)."""
+
+
+def prob_temperature(model_dir: Path) -> float:
+    """The temperature that calibrates the model's `prob` (fitted on held-out data by training/calibrate.py),
+    when its dir says so; 1.0 otherwise."""
+    path = model_dir / TRAINED_LENGTH_FILE
+    if not path.is_file():
+        return 1.0
+    return float(json.loads(path.read_text(encoding="utf-8")).get("prob_temperature", 1.0))
 
 
 def trained_window(model_dir: Path) -> int | None:

@@ -17,7 +17,7 @@ from raner_pool.backends import Backend, load_backend
 from raner_pool.batching import BatchingConfig, BatchListener, MicroBatcher
 from raner_pool.cache import ResultCache, cache_key, model_version
 from raner_pool.engine import EngineConfig, NEREngine, check_texts
-from raner_pool.entities import Entity
+from raner_pool.entities import Entity, confident
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 from raner_pool.tuning import BatchBudget, tune_batch_budget
 
@@ -145,20 +145,25 @@ class RaNERModelPool:
         """Borrow an instance, waiting up to `timeout` seconds (None: forever); it is always returned."""
         return self._checkout(timeout, count=True)
 
-    def predict(self, text: str, timeout: float | None = None) -> list[Entity]:
-        """Entities of `text`, run on the next free instance (or in the next shared batch)."""
-        return self.predict_batch([text], timeout)[0]
+    def predict(self, text: str, timeout: float | None = None, *, min_prob: float = 0.0) -> list[Entity]:
+        """Entities of `text`, run on the next free instance (or in the next shared batch); with `min_prob`,
+        only those the model is at least that sure of."""
+        return self.predict_batch([text], timeout, min_prob=min_prob)[0]
 
-    def predict_batch(self, texts: Sequence[str], timeout: float | None = None) -> list[list[Entity]]:
-        """Entities of each text, in order: from the cache, on one instance, or in shared batches."""
+    def predict_batch(
+        self, texts: Sequence[str], timeout: float | None = None, *, min_prob: float = 0.0
+    ) -> list[list[Entity]]:
+        """Entities of each text, in order: from the cache, on one instance, or in shared batches; with
+        `min_prob`, only those with `prob` at least that."""
         check_texts(texts)
+        confident([], min_prob)  # a bad threshold is refused before any work
         try:
             results = self._cached(texts, timeout) if self.cache is not None else self._compute(texts, timeout)
         except BaseException:
             self._count(served=False)
             raise
         self._count(served=True)
-        return results
+        return confident(results, min_prob)
 
     def _cached(self, texts: Sequence[str], timeout: float | None) -> list[list[Entity]]:
         assert self.cache is not None

@@ -26,13 +26,13 @@ def test_quality_on_an_msra_test_sample(default_pool: RaNERModelPool):
     assert scores["ALL"].f1 > 0.80, scores["ALL"]  # measured 0.83 on these 500 (0.81 on all 5,000)
 
 
-def test_parity_with_the_modelscope_pipeline(default_pool: RaNERModelPool):
+def test_parity_with_the_modelscope_pipeline():
     broken_tag_sequences = [  # MSRA test sentences where the model emits M- without B-, B- without E-, ...
         "温宪", "炳奎还扩充了联防队，加强了夜间巡逻力量。", "①霍华德②基廷③博尔格",
         "负载着对明天的允诺，今天我们把1996年第一期读者来信版奉献给读者。",
     ]
     texts = [s.text for s in load_msra("test", 150)] + broken_tag_sequences
-    report = compare_with_pipeline(DEFAULT_MODEL_DIR, texts, default_pool)
+    report = compare_with_pipeline(DEFAULT_MODEL_DIR, texts)  # edges as decoded: cleaning them is by design
     assert report.compared == len(texts) and report.pipeline_failed == 0
     assert report.mismatches == []
 

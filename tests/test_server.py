@@ -145,6 +145,9 @@ def test_hf_format(client: httpx.Client):
         ('{"text": 5}', "text"),
         ('{"text": ["a"]}', "text"),
         ('{"text": "x", "model": 3}', "model"),
+        ('{"text": "x", "min_prob": 1.5}', "min_prob"),
+        ('{"text": "x", "min_prob": "high"}', "min_prob"),
+        ('{"text": "x", "min_prob": false}', "min_prob"),
         ("[1, 2]", "body"),
     ],
 )
@@ -154,6 +157,16 @@ def test_malformed_requests_are_422_naming_the_field(client: httpx.Client, body:
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and error["param"] == field and field in error["message"]
     assert error["request_id"] == response.headers["x-request-id"]
+
+
+def test_min_prob_keeps_only_entities_the_model_is_that_sure_of(client: httpx.Client):
+    text = "据说，刘德华平时生活在香港，阿里巴巴集团创始人马云在杭州出席了技术峰会。"
+    everything = entities_of(client, text)
+    threshold = sorted(e["prob"] for e in everything)[len(everything) // 2]
+    kept = client.post("/ner", json={"text": text, "min_prob": threshold}).json()["data"]
+    assert kept == [e for e in everything if e["prob"] >= threshold] and 0 < len(kept) < len(everything)
+    batch = client.post("/ner/batch", json={"texts": [text, text], "min_prob": threshold}).json()["data"]
+    assert batch == [kept, kept]
 
 
 def test_batch_with_a_wrong_item_names_its_index(client: httpx.Client):

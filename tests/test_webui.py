@@ -128,6 +128,21 @@ def test_highlights_colours_counts_and_screenshot(page: Page, server: RunningSer
     page.screenshot(path=str(ARTIFACTS / "webui-result.png"), full_page=True)
 
 
+def test_the_confidence_slider_hides_doubtful_entities(page: Page, server: RunningServer):
+    text = "据说，刘德华平时生活在香港，阿里巴巴集团创始人马云在杭州出席了技术峰会。"
+    everything = api_entities(server, text)
+    threshold = sorted(float(str(e["prob"])) for e in everything)[len(everything) // 2]
+    detect(page, text)
+    assert len(marks(page)) == len(everything)
+    slider = page.get_by_test_id("min-prob")
+    with page.expect_response("**/ner"):  # letting go of the slider asks again with the new threshold
+        slider.fill(f"{threshold:.2f}")
+    expect(page.get_by_test_id("min-prob-value")).to_have_text(f"{threshold:.2f}")
+    kept = [(e["type"], e["span"]) for e in everything if float(str(e["prob"])) >= float(f"{threshold:.2f}")]
+    expect(page.locator("[data-testid=result] mark.entity")).to_have_count(len(kept))
+    assert [(m["type"], m["text"]) for m in marks(page)] == kept and 0 < len(kept) < len(everything)
+
+
 def test_offsets_after_emoji_and_astral_characters(page: Page, server: RunningServer):
     text = "😀🇨🇳𠀀。" + README_TEXT + "👍🏽。马云说"
     expected = api_entities(server, text)

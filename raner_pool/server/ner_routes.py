@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from raner_pool.entities import Entity
+from raner_pool.entities import Entity, confident
 from raner_pool.registry import ModelSpec
 from raner_pool.server.errors import documented_errors
 from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
@@ -44,7 +44,7 @@ def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY) -> di
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
-    [entities] = service.entities(request, spec, [body.text])
+    [entities] = confident(service.entities(request, spec, [body.text]), body.min_prob)
     return {"success": True, "model": spec.name, "model_version": request.state.model_version,
             "data": _render(spec, entities, format),
             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}
@@ -56,7 +56,7 @@ def ner_batch(body: BatchNERRequest, request: Request, format: Format = FORMAT_Q
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
-    results = service.entities(request, spec, body.texts)
+    results = confident(service.entities(request, spec, body.texts), body.min_prob)
     return {"success": True, "model": spec.name, "model_version": request.state.model_version,
             "data": [_render(spec, r, format) for r in results],
             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}

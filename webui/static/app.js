@@ -169,7 +169,7 @@ async function detect() {
       response = await fetch("/ner", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ text, model }),
+        body: JSON.stringify({ text, model, min_prob: Number($("min-prob").value) }),
       });
     } catch (networkError) {
       showMessage("无法连接服务器：请检查网络或服务是否在运行。", "error");
@@ -233,6 +233,10 @@ function updateCount() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("detect").addEventListener("click", detect);
+  $("min-prob").addEventListener("input", () => {
+    $("min-prob-value").textContent = Number($("min-prob").value).toFixed(2);
+  });
+  $("min-prob").addEventListener("change", () => { if (lastResult) detect(); });
   $("copy").addEventListener("click", copyResult);
   $("text").addEventListener("input", updateCount);
   $("text").addEventListener("keydown", (event) => {
