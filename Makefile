@@ -77,8 +77,11 @@ loadtest: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python loadtest/soak.py
 
+# the second-generation run: resumes from artifacts/train/gen2/checkpoint.pt where the last sitting stopped
+GEN2 := --run-dir artifacts/train/gen2 --init-from raner_pool/models/default --epochs 12 --learning-rate 3e-4 \
+	--warmup-steps 300 --replace-prob 0.3 --join-prob 0.5 --decorate-prob 0.05 --max-minutes 100
 train: $(STAMP)
-	$(BIN)/python training/train.py --out raner_pool/models/default
+	$(BIN)/python training/train.py $(GEN2)
 
 evaluate: $(STAMP)
 	$(BIN)/python training/evaluate.py

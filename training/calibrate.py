@@ -66,15 +66,20 @@ def expected_calibration_error(scored: Sequence[tuple[float, bool]]) -> float:
 
 
 def reliability_table(before: Sequence[tuple[float, bool]], after: Sequence[tuple[float, bool]], t: float) -> str:
-    lines = [f"| prob bucket | entities (T=1) | mean prob | precision | entities (T={t:g}) | mean prob | precision |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"| prob bucket | entities (T=1) | mean prob | precision | entities (T={t:g}) | mean prob | precision |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for low, high in itertools.pairwise(BUCKETS):
         cells = []
         for scored in (before, after):
             bucket = [(p, r) for p, r in scored if low <= p < high]
             if bucket:
-                cells += [f"{len(bucket)}", f"{sum(p for p, _ in bucket) / len(bucket):.3f}",
-                          f"{sum(r for _, r in bucket) / len(bucket):.3f}"]
+                cells += [
+                    f"{len(bucket)}",
+                    f"{sum(p for p, _ in bucket) / len(bucket):.3f}",
+                    f"{sum(r for _, r in bucket) / len(bucket):.3f}",
+                ]
             else:
                 cells += ["0", "-", "-"]
         lines.append(f"| [{low:.2f}, {min(high, 1.0):.2f}{']' if high > 1 else ')'} | " + " | ".join(cells) + " |")
@@ -97,16 +102,19 @@ def main() -> None:
         engines[0].temperature = t
         scored = scored_entities(pool, held_out)
         fits.append((log_loss(scored), t, expected_calibration_error(scored)))
-        print(f"T={t:<5g} held-out log loss {fits[-1][0]:.4f}  ECE {fits[-1][2]:.4f}  ({len(scored)} entities)",
-              flush=True)
+        print(
+            f"T={t:<5g} held-out log loss {fits[-1][0]:.4f}  ECE {fits[-1][2]:.4f}  ({len(scored)} entities)",
+            flush=True,
+        )
     best = min(fits)[1]
     test = load_msra("test")
     engines[0].temperature = 1.0
     before = scored_entities(pool, test)
     engines[0].temperature = best
     after = scored_entities(pool, test)
-    print(f"\nMSRA test, all {len(test):,} sentences; T fitted on {len(held_out):,} held-out train sentences: "
-          f"{best:g}\n")
+    print(
+        f"\nMSRA test, all {len(test):,} sentences; T fitted on {len(held_out):,} held-out train sentences: {best:g}\n"
+    )
     print(reliability_table(before, after, best))
     if args.write:
         path = args.model_dir / TRAINED_LENGTH_FILE

@@ -23,8 +23,9 @@ def joined_pairs(pool: RaNERModelPool, pairs: int) -> str:
     """F1 of `pairs` pairs of consecutive test sentences, alone and joined; entities across a sentence end."""
     sentences = load_msra("test", 2 * pairs)
     gold = [[(s.type, s.start, s.end) for s in decode_spans(sentence.tags)] for sentence in sentences]
-    alone: list[list[SpanKey]] = [[(e.type, e.start, e.end) for e in found]
-                                  for found in pool.predict_batch([s.text for s in sentences])]
+    alone: list[list[SpanKey]] = [
+        [(e.type, e.start, e.end) for e in found] for found in pool.predict_batch([s.text for s in sentences])
+    ]
     joined_texts = [sentences[i].text + sentences[i + 1].text for i in range(0, len(sentences) - 1, 2)]
     joined_gold: list[list[SpanKey]] = []
     joined: list[list[SpanKey]] = []
@@ -36,8 +37,10 @@ def joined_pairs(pool: RaNERModelPool, pairs: int) -> str:
         crossing += sum(bool(set(e.span) & SENTENCE_ENDS) for e in found)
     alone_f1 = score_spans(gold, alone)["ALL"].f1
     joined_f1 = score_spans(joined_gold, joined)["ALL"].f1
-    return (f"{len(joined_texts)} joined pairs: F1 alone {alone_f1:.4f}, joined {joined_f1:.4f} "
-            f"({(joined_f1 - alone_f1) * 100:+.2f} points); predicted entities containing a sentence end: {crossing}")
+    return (
+        f"{len(joined_texts)} joined pairs: F1 alone {alone_f1:.4f}, joined {joined_f1:.4f} "
+        f"({(joined_f1 - alone_f1) * 100:+.2f} points); predicted entities containing a sentence end: {crossing}"
+    )
 
 
 def main() -> None:
@@ -45,13 +48,22 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--backend", default="modelscope")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--joined", type=int, default=0, metavar="PAIRS",
-                        help="score PAIRS pairs of consecutive sentences alone and joined instead")
-    parser.add_argument("--raw-edges", action="store_true",
-                        help="entity edges as decoded, as the ModelScope pipeline leaves them (EngineConfig)")
+    parser.add_argument(
+        "--joined",
+        type=int,
+        default=0,
+        metavar="PAIRS",
+        help="score PAIRS pairs of consecutive sentences alone and joined instead",
+    )
+    parser.add_argument(
+        "--raw-edges",
+        action="store_true",
+        help="entity edges as decoded, as the ModelScope pipeline leaves them (EngineConfig)",
+    )
     args = parser.parse_args()
-    pool = RaNERModelPool(args.model, pool_size=1, backend=args.backend,
-                          engine_config=EngineConfig(clean_edges=not args.raw_edges))
+    pool = RaNERModelPool(
+        args.model, pool_size=1, backend=args.backend, engine_config=EngineConfig(clean_edges=not args.raw_edges)
+    )
     if args.joined:
         print(joined_pairs(pool, args.joined))
         return

@@ -1,12 +1,16 @@
-"""Train the embedded default model: a small BERT encoder + CRF on MSRA train, from scratch.
+"""Train the embedded default model: a small BERT encoder + CRF on MSRA train.
 
-The result is a ModelScope `transformer-crf` model dir, the same layout as
+The model is plain PyTorch (training/bert_crf.py: no ModelScope needed, `--device cuda` on a GPU);
+the result is a ModelScope `transformer-crf` model dir, the same layout as
 `damo/nlp_raner_named-entity-recognition_chinese-base-news`, so the one
 loader in raner_pool serves it and the ModelScope pipeline can run it too.
 
-    python training/train.py --out raner_pool/models/default
+    python training/train.py --run-dir artifacts/train/gen2 [--init-from DIR] [--out raner_pool/models/default]
 
-Runs on 2 CPU cores in under an hour with the defaults, reproducible with --seed.
+A run lives in its --run-dir: checkpoint.pt (saved every epoch and every few minutes), history.jsonl (one line
+per epoch: loss, dev F1, minutes) and model/ (the best epoch by dev F1, a complete model dir). Started again with
+the same run dir, it resumes where it stopped, so a run may span many sittings of --max-minutes each; --out
+receives the best model once every epoch is done. Reproducible with --seed.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raner_pool.corpus import TaggedSentence, load_msra
 from raner_pool.evaluation import score_spans
@@ -30,18 +37,19 @@ from raner_pool.modeldir import (
     SPECIAL_TOKENS,
     TRAINED_LENGTH_FILE,
     EncoderShape,
-    new_crf_model,
     save_weights,
     write_model_dir,
 )
 from raner_pool.tagging import decode_spans
+from training.augment import Lexicon, decorate, jieba_dictionary, joined_runs, replace_mentions
+from training.bert_crf import BertCRF
 
 PAD_ID, UNK_ID, CLS_ID, SEP_ID = 0, 1, 2, 3
 
 
 @dataclass
 class TrainConfig:
-    """Every knob of one training run; saved beside the weights as train_config.json."""
+    """Every knob of one training run; saved with its checkpoint and beside the weights as train_config.json."""
 
     layers: int = 4
     hidden: int = 256
@@ -56,9 +64,17 @@ class TrainConfig:
     warmup_steps: int = 600
     weight_decay: float = 0.01
     dev_sentences: int = 1500
-    max_minutes: float = 55.0
     seed: int = 20261123
+    init_from: str = ""  # a model dir whose weights start the run (characters matched by token)
+    replace_prob: float = 0.0  # per name: swapped for another of its type (augment.replace_mentions)
+    lexicon: str = "msra+jieba"  # names to swap in: "msra" (MSRA train's own) or "msra+jieba"
+    join_prob: float = 0.0  # after each sentence: the text goes on with the next one (augment.joined_runs)
+    decorate_prob: float = 0.0  # per sentence: a symbol put next to a name (augment.decorate)
+    window: int = 100  # longest training text in characters; the engine windows served texts to it
+    max_minutes: float = 55.0  # this sitting's budget; the run checkpoints and stops, and resumes when run again
+    checkpoint_minutes: float = 10.0
     threads: int = 2
+    device: str = "cpu"  # "cuda" where there is a GPU
 
 
 def build_vocab(sentences: list[TaggedSentence], min_count: int) -> list[str]:
@@ -71,10 +87,7 @@ def encode(sentences: list[TaggedSentence], vocab: list[str]) -> list[tuple[list
     """(token ids, tag ids) per sentence, one token per character as the engine tokenises."""
     token_id = {tok: i for i, tok in enumerate(vocab)}
     label_id = {label: i for i, label in enumerate(MSRA_LABELS)}
-    return [
-        ([token_id.get(ch.lower(), UNK_ID) for ch in s.text], [label_id[t] for t in s.tags])
-        for s in sentences
-    ]
+    return [([token_id.get(ch.lower(), UNK_ID) for ch in s.text], [label_id[t] for t in s.tags]) for s in sentences]
 
 
 def make_batches(
@@ -112,22 +125,15 @@ def collate(examples: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, 
     return input_ids, attention, tags, char_mask
 
 
-def emissions(model: torch.nn.Module, input_ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    """Per-character tag scores: the encoder and the head's linear layer, [CLS]/[SEP] cut off."""
-    hidden = model.encoder(input_ids=input_ids, attention_mask=attention).last_hidden_state
-    return model.head.linear(hidden)[:, 1:-1]
-
-
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, examples: list[tuple[list[int], list[int]]]) -> float:
+def evaluate(model: BertCRF, examples: list[tuple[list[int], list[int]]], device: torch.device) -> float:
     """Overall entity F1 of CRF-decoded predictions on `examples`."""
     model.eval()
     gold, predicted = [], []
     for start in range(0, len(examples), 64):
         chunk = examples[start : start + 64]
-        input_ids, attention, _, char_mask = collate(chunk)
-        scores = emissions(model, input_ids, attention)
-        paths = model.head.crf.decode(scores, char_mask.byte()).squeeze(0)
+        input_ids, attention, _, char_mask = (t.to(device) for t in collate(chunk))
+        paths = model.head.crf.decode(model.emissions(input_ids, attention), char_mask).cpu()
         for row, (ids, tag_ids) in enumerate(chunk):
             tags_pred = [MSRA_LABELS[t] for t in paths[row, : len(ids)].tolist()]
             tags_gold = [MSRA_LABELS[t] for t in tag_ids]
@@ -137,22 +143,70 @@ def evaluate(model: torch.nn.Module, examples: list[tuple[list[int], list[int]]]
     return score_spans(gold, predicted)["ALL"].f1
 
 
-def train(config: TrainConfig, out: Path) -> None:
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    rng = random.Random(config.seed)
+def split_train_dev(config: TrainConfig) -> tuple[list[TaggedSentence], list[TaggedSentence]]:
+    """MSRA train without its held-out dev sentences (kept in corpus order, for joined runs), and the dev ones.
 
+    The dev split is the first `dev_sentences` of a seeded shuffle, as training/calibrate.py reproduces it.
+    """
     sentences = load_msra("train")
-    rng.shuffle(sentences)
-    dev_sentences, train_sentences = sentences[: config.dev_sentences], sentences[config.dev_sentences :]
-    vocab = build_vocab(train_sentences, config.min_char_count)
-    shape = EncoderShape(config.layers, config.hidden, config.heads, config.intermediate, config.dropout)
-    write_model_dir(out, vocab, MSRA_LABELS, shape)
-    train_examples, dev_examples = encode(train_sentences, vocab), encode(dev_sentences, vocab)
+    order = list(range(len(sentences)))
+    random.Random(config.seed).shuffle(order)
+    dev_ids = set(order[: config.dev_sentences])
+    dev = [sentences[i] for i in order[: config.dev_sentences]]
+    return [s for i, s in enumerate(sentences) if i not in dev_ids], dev
 
-    model = new_crf_model(out)
-    model.train()
+
+def epoch_examples(
+    sentences: list[TaggedSentence], lexicon: Lexicon, config: TrainConfig, epoch: int
+) -> list[TaggedSentence]:
+    """One epoch's training texts: every sentence once, augmented and joined afresh, the same on resume."""
+    rng = random.Random(f"{config.seed}/{epoch}")
+    augmented = []
+    for sentence in sentences:
+        changed = decorate(replace_mentions(sentence, lexicon, config.replace_prob, rng), config.decorate_prob, rng)
+        augmented.append(changed if len(changed.text) <= config.window else sentence)
+    return joined_runs(augmented, config.join_prob, config.window, rng)
+
+
+def load_initial_weights(model: BertCRF, init_from: Path, vocab: list[str]) -> None:
+    """Start from another model dir's weights; its character embeddings are matched to `vocab` by token."""
+    state = torch.load(init_from / "pytorch_model.bin", map_location="cpu")
+    old_vocab = (init_from / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    key = next(k for k in state if k.endswith("word_embeddings.weight"))
+    embeddings = model.state_dict()[key].clone()
+    old_id = {tok: i for i, tok in enumerate(old_vocab)}
+    for i, tok in enumerate(vocab):
+        if tok in old_id:
+            embeddings[i] = state[key][old_id[tok]].float()
+    state[key] = embeddings
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+def save_checkpoint(path: Path, **state: object) -> None:
+    """Write the checkpoint whole or not at all (a stop mid-write leaves the previous one)."""
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def train(config: TrainConfig, run_dir: Path) -> Path:
+    """Train (or resume) the run in `run_dir`; returns its best model dir."""
+    torch.set_num_threads(config.threads)
+    device = torch.device(config.device)
+    train_sentences, dev_sentences = split_train_dev(config)
+    vocab = build_vocab(train_sentences, config.min_char_count)
+    model_dir = run_dir / "model"
+    shape = EncoderShape(config.layers, config.hidden, config.heads, config.intermediate, config.dropout)
+    write_model_dir(model_dir, vocab, MSRA_LABELS, shape)
+    dictionary = jieba_dictionary() if config.lexicon == "msra+jieba" else None
+    lexicon = Lexicon.build(train_sentences, dictionary)
+    dev_examples = encode(dev_sentences, vocab)
+
+    torch.manual_seed(config.seed)
+    model = BertCRF(len(vocab), len(MSRA_LABELS), shape)
+    if config.init_from:
+        load_initial_weights(model, Path(config.init_from), vocab)
+    model.to(device).train()
     crf_params = list(model.head.crf.parameters())
     crf_ids = {id(p) for p in crf_params}
     other_params = [p for p in model.parameters() if id(p) not in crf_ids]
@@ -162,7 +216,8 @@ def train(config: TrainConfig, out: Path) -> None:
             {"params": crf_params, "lr": config.crf_learning_rate, "weight_decay": 0.0},
         ]
     )
-    steps_per_epoch = len(make_batches(train_examples, config.tokens_per_batch, random.Random(0)))
+    first_epoch = encode(epoch_examples(train_sentences, lexicon, config, 0), vocab)
+    steps_per_epoch = len(make_batches(first_epoch, config.tokens_per_batch, random.Random(0)))
     total_steps = steps_per_epoch * config.epochs
 
     def lr_factor(step: int) -> float:
@@ -172,55 +227,131 @@ def train(config: TrainConfig, out: Path) -> None:
         return max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    checkpoint_path = run_dir / "checkpoint.pt"
+    epoch, batch_index, step, best_f1, minutes_before = 0, 0, 0, -1.0, 0.0
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        changed = {k for k, v in saved["config"].items() if k not in RESUMABLE and getattr(config, k) != v}
+        if changed:
+            raise SystemExit(
+                f"{run_dir} holds a run with other settings ({', '.join(sorted(changed))}): use another --run-dir"
+            )
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        epoch, batch_index, step = saved["epoch"], saved["batch_index"], saved["step"]
+        best_f1, minutes_before = saved["best_f1"], saved["minutes"]
+        print(f"resuming {run_dir}: epoch {epoch + 1}, batch {batch_index}, step {step}", flush=True)
     print(
         f"vocab {len(vocab)}, params {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M, "
-        f"{len(train_examples)} train / {len(dev_examples)} dev sentences, {steps_per_epoch} steps/epoch",
+        f"{len(train_sentences)} train / {len(dev_examples)} dev sentences, ~{steps_per_epoch} steps/epoch, "
+        f"lexicon {', '.join(f'{t} {len(n)}' for t, n in lexicon.names.items())}",
         flush=True,
     )
     began = time.monotonic()
-    best_f1, step = -1.0, 0
-    for epoch in range(config.epochs):
-        for batch in make_batches(train_examples, config.tokens_per_batch, rng):
-            input_ids, attention, tags, char_mask = collate([train_examples[i] for i in batch])
-            loss = -model.head.crf(emissions(model, input_ids, attention), tags, char_mask, reduction="mean")
+
+    def minutes() -> float:
+        return minutes_before + (time.monotonic() - began) / 60
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            checkpoint_path,
+            config=asdict(config),
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            torch_rng=torch.get_rng_state(),
+            epoch=epoch,
+            batch_index=batch_index,
+            step=step,
+            best_f1=best_f1,
+            minutes=minutes(),
+        )
+
+    last_checkpoint = time.monotonic()
+    while epoch < config.epochs:
+        examples = encode(epoch_examples(train_sentences, lexicon, config, epoch), vocab)
+        batches = make_batches(examples, config.tokens_per_batch, random.Random(f"{config.seed}/{epoch}/batches"))
+        losses: list[float] = []
+        while batch_index < len(batches):
+            batch = [t.to(device) for t in collate([examples[i] for i in batches[batch_index]])]
+            input_ids, attention, tags, char_mask = batch
+            loss = model.loss(model.emissions(input_ids, attention), tags, char_mask)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
-            step += 1
+            step, batch_index = step + 1, batch_index + 1
+            losses.append(loss.item())
             if step % 200 == 0:
-                minutes = (time.monotonic() - began) / 60
-                progress = f"epoch {epoch + 1} step {step}/{total_steps} loss {loss.item():.3f}"
-                print(f"{progress} {minutes:.1f} min", flush=True)
-            if (time.monotonic() - began) / 60 > config.max_minutes:
-                break
-        dev_f1 = evaluate(model, dev_examples)
-        print(f"epoch {epoch + 1}: dev F1 {dev_f1:.4f}", flush=True)
+                print(
+                    f"epoch {epoch + 1} step {step}/{total_steps} loss {loss.item():.3f} {minutes():.1f} min",
+                    flush=True,
+                )
+            if time.monotonic() - last_checkpoint > 60 * config.checkpoint_minutes:
+                checkpoint()
+                last_checkpoint = time.monotonic()
+            if time.monotonic() - began > 60 * config.max_minutes:
+                checkpoint()
+                print(
+                    f"stopping: this sitting's {config.max_minutes} minutes are spent; run again to resume", flush=True
+                )
+                return model_dir
+        dev_f1 = evaluate(model, dev_examples, device)
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "minutes": round(minutes(), 1),
+            "lr": round(scheduler.get_last_lr()[0], 7),
+            "train_loss": round(sum(losses) / max(1, len(losses)), 4),
+            "dev_f1": round(dev_f1, 4),
+        }
+        with open(run_dir / "history.jsonl", "a", encoding="utf-8") as history:
+            history.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
         if dev_f1 > best_f1:
             best_f1 = dev_f1
-            save_weights(model, out)
-        if (time.monotonic() - began) / 60 > config.max_minutes:
-            print(f"stopping: the {config.max_minutes}-minute budget is spent", flush=True)
-            break
-    summary = {**asdict(config), "best_dev_f1": round(best_f1, 4), "minutes": round((time.monotonic() - began) / 60, 1)}
-    (out / "train_config.json").write_text(json.dumps(summary, indent=1))
-    # positions past the longest training sentence were never learned: the engine windows texts to this length
-    longest = max(len(ids) for ids, _ in train_examples)
-    (out / TRAINED_LENGTH_FILE).write_text(json.dumps({"max_window_tokens": longest}))
-    print(json.dumps(summary), flush=True)
+            save_weights(model.to("cpu"), model_dir)
+            model.to(device)
+            summary = {
+                **asdict(config),
+                "best_dev_f1": round(best_f1, 4),
+                "best_epoch": epoch + 1,
+                "minutes": record["minutes"],
+            }
+            (model_dir / "train_config.json").write_text(json.dumps(summary, indent=1))
+            # positions past the longest training text were never learned: the engine windows texts to this length
+            (model_dir / TRAINED_LENGTH_FILE).write_text(json.dumps({"max_window_tokens": config.window}))
+        epoch, batch_index = epoch + 1, 0
+        checkpoint()
+        last_checkpoint = time.monotonic()
+    return model_dir
+
+
+# settings that may change between sittings of one run without changing what it computes
+RESUMABLE = {"max_minutes", "checkpoint_minutes", "threads", "device"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="model dir to write")
+    parser.add_argument(
+        "--run-dir", type=Path, required=True, help="where the run's checkpoint, history and model live"
+    )
+    parser.add_argument("--out", type=Path, help="model dir to replace with the run's best model when it is done")
     for field, default in asdict(TrainConfig()).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default)
     args = parser.parse_args()
     config = TrainConfig(**{f: getattr(args, f) for f in asdict(TrainConfig())})
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    train(config, args.out)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    best = train(config, args.run_dir)
+    done = json.loads((args.run_dir / "history.jsonl").read_text().splitlines()[-1])["epoch"] >= config.epochs
+    if args.out and done:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for path in best.iterdir():
+            shutil.copy2(path, args.out / path.name)
+        print(f"best model (dev F1 by epoch in {args.run_dir / 'history.jsonl'}) copied to {args.out}", flush=True)
 
 
 if __name__ == "__main__":
