@@ -77,10 +77,15 @@ loadtest: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python loadtest/soak.py
 
-# the second-generation run: resumes from artifacts/train/gen2/checkpoint.pt where the last sitting stopped
-GEN2 := --run-dir artifacts/train/gen2 --init-from raner_pool/models/default --epochs 12 --learning-rate 3e-4 \
+# The second generation's run (the default model since issue 13), resumed from artifacts/train/gen2/checkpoint.pt
+# where a sitting stopped. It starts from the first generation's weights, which git keeps (commit ff32d75).
+GEN1 := artifacts/train/gen1
+GEN2 := --run-dir artifacts/train/gen2 --init-from $(GEN1) --epochs 12 --learning-rate 3e-4 \
 	--warmup-steps 300 --replace-prob 0.3 --join-prob 0.5 --decorate-prob 0.05 --max-minutes 100
-train: $(STAMP)
+$(GEN1)/pytorch_model.bin:
+	mkdir -p $(GEN1)
+	git archive ff32d75 raner_pool/models/default | tar -x -C $(GEN1) --strip-components=3
+train: $(STAMP) $(GEN1)/pytorch_model.bin
 	$(BIN)/python training/train.py $(GEN2)
 
 evaluate: $(STAMP)

@@ -37,6 +37,15 @@ def clean_span(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return parts
 
 
+def strip_whitespace(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """text[start:end] without whitespace at its edges (what ModelScope-compatible spans get); maybe nothing."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return [(start, end)] if start < end else []
+
+
 def trim_edges(text: str, start: int, end: int) -> tuple[int, int] | None:
     """text[start:end] without noise at its edges, keeping an opening bracket or quote whose closer is inside
     the span (and the other way round); None when nothing is left."""

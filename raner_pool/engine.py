@@ -17,11 +17,11 @@ import numpy as np
 
 from raner_pool.backends.base import Backend
 from raner_pool.crf import tag_marginals, viterbi_decode
-from raner_pool.edges import clean_span
+from raner_pool.edges import clean_span, strip_whitespace
 from raner_pool.entities import Entity
 from raner_pool.modeldir import prob_temperature
 from raner_pool.tagging import decode_spans, decode_spans_like_modelscope
-from raner_pool.windows import Window, plan_windows
+from raner_pool.windows import Window, plan_sentence_windows, plan_windows
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,14 @@ class EngineConfig:
     clean_edges: bool = True
     """Trim symbols and punctuation off entity edges and cut entities at sentence ends (raner_pool.edges);
     False: trim only whitespace, leaving the spans as the ModelScope pipeline decodes them (parity checks)."""
+    sentence_windows: bool = True
+    """Score every sentence of a text on its own (raner_pool.windows.plan_sentence_windows), so a text of several
+    sentences yields what its sentences yield one by one; False: the whole text at once, windowed only when
+    longer than the model's positions, as the ModelScope pipeline reads it (parity checks)."""
+
+
+PIPELINE_READING = EngineConfig(clean_edges=False, sentence_windows=False)
+"""Read texts as the ModelScope pipeline does: whole, edges as decoded; what parity checks compare."""
 
 
 @dataclass
@@ -111,7 +119,11 @@ class NEREngine:
             return []
         limit = self.window_tokens
         char_ids = [ids if len(ids) <= limit else ids[:limit] for ids in char_ids]
-        windows = plan_windows([len(ids) for ids in char_ids], limit, self.window_overlap)
+        counts = [len(ids) for ids in char_ids]
+        if self.config.sentence_windows:
+            windows = plan_sentence_windows(text, counts, limit, self.window_overlap)
+        else:
+            windows = plan_windows(counts, limit, self.window_overlap)
         return [_Segment(text_index, w, char_ids[w.start : w.end]) for w in windows]
 
     def _batches(self, segments: list[_Segment]) -> list[list[_Segment]]:
@@ -172,16 +184,8 @@ class NEREngine:
         entities = []
         decode = decode_spans_like_modelscope if self.config.span_decoding == "modelscope" else decode_spans
         for span in decode([labels[t] for t in tags.tolist()]):
-            if self.config.clean_edges:
-                parts = clean_span(text, span.start, span.end)
-            else:  # whitespace is never part of a name
-                start, end = span.start, span.end
-                while start < end and text[start].isspace():
-                    start += 1
-                while end > start and text[end - 1].isspace():
-                    end -= 1
-                parts = [(start, end)] if start < end else []
-            for start, end in parts:
+            trim = clean_span if self.config.clean_edges else strip_whitespace
+            for start, end in trim(text, span.start, span.end):
                 # as sure as its least sure character: a doubtful last character means a doubtful extent
                 entities.append(Entity(span.type, start, end, text[start:end], float(probs[start:end].min())))
         return entities

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MSRA_LABELS = ("O", *(f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BMES"))
@@ -18,23 +19,22 @@ TRAINED_LENGTH_FILE = "raner_pool.json"
 {"prob_temperature": T} when its `prob` was calibrated (training/calibrate.py)."""
 
 
+def _settings(model_dir: Path) -> dict[str, Any]:
+    """The dir's raner_pool.json, or nothing when it has none."""
+    path = model_dir / TRAINED_LENGTH_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def prob_temperature(model_dir: Path) -> float:
     """The temperature that calibrates the model's `prob` (fitted on held-out data by training/calibrate.py),
     when its dir says so; 1.0 otherwise."""
-    path = model_dir / TRAINED_LENGTH_FILE
-    if not path.is_file():
-        return 1.0
-    return float(json.loads(path.read_text(encoding="utf-8")).get("prob_temperature", 1.0))
+    return float(_settings(model_dir).get("prob_temperature", 1.0))
 
 
 def trained_window(model_dir: Path) -> int | None:
     """The longest window (sub-tokens, without [CLS]/[SEP]) the model was trained on, when its dir says so."""
-    path = model_dir / TRAINED_LENGTH_FILE
-    if not path.is_file():
-        return None
-    value = json.loads(path.read_text(encoding="utf-8")).get("max_window_tokens")
+    value = _settings(model_dir).get("max_window_tokens")
     return int(value) if value else None
-
 
 
 @dataclass(frozen=True)

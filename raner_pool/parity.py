@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raner_pool.engine import EngineConfig
+from raner_pool.engine import PIPELINE_READING
 from raner_pool.pool import RaNERModelPool
 
 EntityKey = tuple[str, int, int, str]
@@ -28,12 +28,12 @@ class ParityReport:
 
 def compare_with_pipeline(model_dir: Path, texts: Sequence[str], pool: RaNERModelPool | None = None) -> ParityReport:
     """Run both on every text; texts on which the pipeline itself raises are counted, not compared. Compare a
-    pool whose engine leaves entity edges as decoded (`EngineConfig(clean_edges=False)`, the default here):
-    cleaned edges are a deliberate difference (raner_pool.edges)."""
+    pool that reads texts as the pipeline does (`engine.PIPELINE_READING`, the default here): cleaned edges and
+    sentence windows are deliberate differences (raner_pool.edges, raner_pool.windows)."""
     from modelscope.pipelines import pipeline
 
     reference = pipeline("named-entity-recognition", model=str(model_dir), device="cpu")
-    pool = pool or RaNERModelPool(model_dir, pool_size=1, engine_config=EngineConfig(clean_edges=False))
+    pool = pool or RaNERModelPool(model_dir, pool_size=1, engine_config=PIPELINE_READING)
     report = ParityReport()
     for text, ours in zip(texts, pool.predict_batch(list(texts)), strict=True):
         try:

@@ -54,6 +54,18 @@ def test_no_entity_crosses_a_sentence_end_in_joined_msra_sentences(default_pool:
         assert_clean(text, entities)
 
 
+def test_a_text_of_several_sentences_reads_as_its_sentences_one_by_one(default_pool: RaNERModelPool):
+    sentences = [s.text for s in load_msra("test", 400) if s.text.endswith("。")][:150]
+    expected, offset = [], 0
+    for sentence, found in zip(sentences, default_pool.predict_batch(sentences), strict=True):
+        expected += [(e.type, e.start + offset, e.end + offset, e.span, e.prob) for e in found]
+        offset += len(sentence)
+    joined = [(e.type, e.start, e.end, e.span, e.prob) for e in default_pool.predict("".join(sentences))]
+    assert len(expected) > 30
+    assert [e[:4] for e in joined] == [e[:4] for e in expected]
+    assert [e[4] for e in joined] == pytest.approx([e[4] for e in expected], abs=1e-4)
+
+
 def test_min_prob_keeps_only_confident_entities(default_pool: RaNERModelPool):
     text = "据说，刘德华平时生活在香港，阿里巴巴集团创始人马云在杭州出席了技术峰会。"
     everything = default_pool.predict(text)

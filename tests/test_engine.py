@@ -62,7 +62,7 @@ def test_one_megabyte_of_text(tiny_pool: RaNERModelPool):
 def test_windows_use_global_offsets(tiny_model_dir: Path):
     """A windowed text reports, inside each window's owned stretch, what that window alone reports, shifted."""
     text = "据说，刘德华平时生活在香港，但是他喜欢去北京钓鱼。" * 30
-    config = EngineConfig(max_window_tokens=128, window_overlap=48)
+    config = EngineConfig(max_window_tokens=128, window_overlap=48, sentence_windows=False)
     pool = RaNERModelPool(tiny_model_dir, pool_size=1, engine_config=config)
     windowed = pool.predict(text)
     assert_well_formed(text, windowed)

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 import torch
 
-from raner_pool import EngineConfig, RaNERModelPool
+from raner_pool import RaNERModelPool
+from raner_pool.engine import PIPELINE_READING
 from raner_pool.modeldir import build_random_model, new_crf_model, save_weights, write_model_dir
 from raner_pool.parity import compare_with_pipeline
 
@@ -176,7 +177,7 @@ def torch_threads_restored():
 def open_pool(model_dir: Path) -> RaNERModelPool:
     """A one-instance pool, and one torch thread for it and the pipeline: with models this tiny, each op is a few
     microseconds, and a second thread on busy shared cores makes each one wait milliseconds for the other."""
-    pool = RaNERModelPool(model_dir, pool_size=1, engine_config=EngineConfig(clean_edges=False))  # edges as decoded
+    pool = RaNERModelPool(model_dir, pool_size=1, engine_config=PIPELINE_READING)
     torch.set_num_threads(1)
     return pool
 

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from raner_pool.windows import plan_windows
+from raner_pool.windows import plan_sentence_windows, plan_windows
 
 
 def check_cover(counts: list[int], max_tokens: int, overlap: int) -> None:
@@ -34,3 +34,26 @@ def test_characters_with_several_subtokens():
 
 def test_tiny_budget_still_progresses():
     check_cover([1] * 50, 3, 5)
+
+
+def test_sentence_windows_score_each_sentence_alone():
+    text = "马云在杭州。“好！”他说\n\n刘德华在香港；张学友在澳门"
+    windows = plan_sentence_windows(text, [0 if ch.isspace() else 1 for ch in text], 510, 64)
+    sentences = [text[w.start : w.end] for w in windows]
+    assert sentences == ["马云在杭州。", "“好！”", "他说\n\n", "刘德华在香港；张学友在澳门"]
+    assert all((w.own_start, w.own_end) == (w.start, w.end) for w in windows)
+
+
+def test_a_long_sentence_is_windowed_within_itself():
+    text = "短句。" + "长" * 1000 + "。尾"
+    counts = [1] * len(text)
+    windows = plan_sentence_windows(text, counts, 510, 64)
+    assert text[windows[0].start : windows[0].end] == "短句。" and text[windows[-1].start :] == "尾"
+    owned = [i for w in windows for i in range(w.own_start, w.own_end)]
+    assert owned == list(range(len(text))) and all(sum(counts[w.start : w.end]) <= 510 for w in windows)
+    assert all(w.start >= 3 and w.end <= len(text) - 1 for w in windows[1:-1]), "no window crosses 。"
+
+
+def test_leading_whitespace_joins_the_first_sentence():
+    windows = plan_sentence_windows("\n\n马云。", [0, 0, 1, 1, 1], 510, 64)
+    assert [(w.start, w.end) for w in windows] == [(0, 5)]

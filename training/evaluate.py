@@ -60,10 +60,14 @@ def main() -> None:
         action="store_true",
         help="entity edges as decoded, as the ModelScope pipeline leaves them (EngineConfig)",
     )
-    args = parser.parse_args()
-    pool = RaNERModelPool(
-        args.model, pool_size=1, backend=args.backend, engine_config=EngineConfig(clean_edges=not args.raw_edges)
+    parser.add_argument(
+        "--whole-texts",
+        action="store_true",
+        help="score a text of several sentences at once, as the pipeline does, not sentence by sentence",
     )
+    args = parser.parse_args()
+    config = EngineConfig(clean_edges=not args.raw_edges, sentence_windows=not args.whole_texts)
+    pool = RaNERModelPool(args.model, pool_size=1, backend=args.backend, engine_config=config)
     if args.joined:
         print(joined_pairs(pool, args.joined))
         return

@@ -146,7 +146,7 @@ def evaluate(model: BertCRF, examples: list[tuple[list[int], list[int]]], device
 def split_train_dev(config: TrainConfig) -> tuple[list[TaggedSentence], list[TaggedSentence]]:
     """MSRA train without its held-out dev sentences (kept in corpus order, for joined runs), and the dev ones.
 
-    The dev split is the first `dev_sentences` of a seeded shuffle, as training/calibrate.py reproduces it.
+    The dev split is the first `dev_sentences` of a seeded shuffle (training/calibrate.py fits `prob` on it too).
     """
     sentences = load_msra("train")
     order = list(range(len(sentences)))
@@ -216,8 +216,14 @@ def train(config: TrainConfig, run_dir: Path) -> Path:
             {"params": crf_params, "lr": config.crf_learning_rate, "weight_decay": 0.0},
         ]
     )
-    first_epoch = encode(epoch_examples(train_sentences, lexicon, config, 0), vocab)
-    steps_per_epoch = len(make_batches(first_epoch, config.tokens_per_batch, random.Random(0)))
+
+    def epoch_batches(epoch: int) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
+        examples = encode(epoch_examples(train_sentences, lexicon, config, epoch), vocab)
+        batch_rng = random.Random(f"{config.seed}/{epoch}/batches")
+        return examples, make_batches(examples, config.tokens_per_batch, batch_rng)
+
+    prepared = {0: epoch_batches(0)}  # the schedule's length is the first epoch's; a fresh run then trains on it
+    steps_per_epoch = len(prepared[0][1])
     total_steps = steps_per_epoch * config.epochs
 
     def lr_factor(step: int) -> float:
@@ -271,8 +277,7 @@ def train(config: TrainConfig, run_dir: Path) -> Path:
 
     last_checkpoint = time.monotonic()
     while epoch < config.epochs:
-        examples = encode(epoch_examples(train_sentences, lexicon, config, epoch), vocab)
-        batches = make_batches(examples, config.tokens_per_batch, random.Random(f"{config.seed}/{epoch}/batches"))
+        examples, batches = prepared.pop(epoch, None) or epoch_batches(epoch)
         losses: list[float] = []
         while batch_index < len(batches):
             batch = [t.to(device) for t in collate([examples[i] for i in batches[batch_index]])]
@@ -330,8 +335,9 @@ def train(config: TrainConfig, run_dir: Path) -> Path:
     return model_dir
 
 
-# settings that may change between sittings of one run without changing what it computes
-RESUMABLE = {"max_minutes", "checkpoint_minutes", "threads", "device"}
+# settings that may change between sittings of one run without changing what it computes (the initial weights
+# are read only when a run starts)
+RESUMABLE = {"max_minutes", "checkpoint_minutes", "threads", "device", "init_from"}
 
 
 def main() -> None:

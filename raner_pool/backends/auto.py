@@ -127,8 +127,9 @@ def choose_backend(
             reference = answers
         score = agreement(reference, answers)
         refused = None if score >= min_agreement else f"agreement {score:.3f} with float32 is below {min_agreement}"
-        results.append(Candidate(backend_name, dtype, len(probe) / seconds, score, refused))
-        if refused is None and (best is None or seconds < len(probe) / (best[0].texts_per_s or 1)):
+        speed = len(probe) / seconds
+        results.append(Candidate(backend_name, dtype, speed, score, refused))
+        if refused is None and (best is None or speed > (best[0].texts_per_s or 0.0)):
             best = (results[-1], backend)
         del backend  # a candidate not kept frees its weights before the next loads
         gc.collect()
