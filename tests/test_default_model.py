@@ -23,11 +23,13 @@ def test_the_readme_example(default_pool: RaNERModelPool):
 def test_quality_on_an_msra_test_sample(default_pool: RaNERModelPool):
     scores = evaluate_on_msra(default_pool.predict_batch, limit=500)
     assert scores["ALL"].gold > 500
-    assert scores["ALL"].f1 > 0.80, scores["ALL"]  # measured 0.83 on these 500 (0.81 on all 5,000)
+    assert scores["ALL"].f1 > 0.85, scores["ALL"]  # measured 0.879 on these 500 (0.857 on all 5,000)
 
 
 def test_parity_with_the_modelscope_pipeline():
-    broken_tag_sequences = [  # MSRA test sentences where the model emits M- without B-, B- without E-, ...
+    # where the first generation emitted M- without B-, B- without E-, ... (the second emits no such sequence on
+    # MSRA test; test_layouts' random models exercise the pipeline's quirks)
+    broken_tag_sequences = [
         "温宪", "炳奎还扩充了联防队，加强了夜间巡逻力量。", "①霍华德②基廷③博尔格",
         "负载着对明天的允诺，今天我们把1996年第一期读者来信版奉献给读者。",
     ]
