@@ -183,8 +183,8 @@ class NEREngine:
         labels = self.backend.labels
         entities = []
         decode = decode_spans_like_modelscope if self.config.span_decoding == "modelscope" else decode_spans
+        trim = clean_span if self.config.clean_edges else strip_whitespace
         for span in decode([labels[t] for t in tags.tolist()]):
-            trim = clean_span if self.config.clean_edges else strip_whitespace
             for start, end in trim(text, span.start, span.end):
                 # as sure as its least sure character: a doubtful last character means a doubtful extent
                 entities.append(Entity(span.type, start, end, text[start:end], float(probs[start:end].min())))
