@@ -10,7 +10,7 @@ import argparse
 import time
 
 from raner_pool import RaNERError, RaNERModelPool
-from raner_pool.backends.auto import agreement
+from raner_pool.choices.runtime import agreement
 from raner_pool.entities import Entity
 from raner_pool.evaluation import evaluate_on_msra
 

@@ -31,9 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.ceiling import Ceiling, encoder_flops_per_token, measure_ceilings
 from raner_pool import BatchingConfig, RaNERError, RaNERModelPool
-from raner_pool.backends import load_backend
 from raner_pool.corpus import load_msra
 from raner_pool.hub import resolve_model_dir
+from raner_pool.loading import load_backend
 from raner_pool.modeldir import RANER_BASE_SHAPE, SPECIAL_TOKENS, build_random_model
 
 RANER_BASE_VOCAB = 21_128
@@ -134,10 +134,10 @@ def served_modes(model_dir: Path, pool_size: int) -> list[Mode]:
             served = RaNERModelPool(model_dir, pool_size, **kwargs)
             if served.batch_budget is not None:
                 mode.notes.append(f"batch budget: {served.batch_budget.reason}")
-            if served.backend.choice is not None:
-                mode.notes.append(f"auto chose {served.backend.choice.reason}")
-                mode.number_format = {"onnx-int8": "int8"}.get(served.backend.choice.backend,
-                                                                served.backend.choice.dtype)
+            if served.backend_choice is not None:
+                mode.notes.append(f"auto chose {served.backend_choice.reason}")
+                mode.number_format = {"onnx-int8": "int8"}.get(served.backend_choice.backend,
+                                                                served.backend_choice.dtype)
             return served.predict, served.close
         return build
 

@@ -5,12 +5,13 @@
         pool.predict("阿里巴巴集团创始人马云在杭州出席了技术峰会。")
 """
 
-from raner_pool.backends import BACKENDS, Backend, load_backend
+from raner_pool.backends import Backend
 from raner_pool.batching import BatchingConfig
 from raner_pool.engine import EngineConfig, NEREngine, TokenClassification
 from raner_pool.entities import Entity
 from raner_pool.errors import ModelNotAvailable, PoolBusy, PoolClosed, PoolTimeout, RaNERError
 from raner_pool.hub import DEFAULT_MODEL_DIR, resolve_model_dir
+from raner_pool.loading import BACKENDS, LoadedModel, load_backend, load_model
 from raner_pool.pool import PoolConfig, PoolStats, RaNERModelPool
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __all__ = [
     "BatchingConfig",
     "EngineConfig",
     "Entity",
+    "LoadedModel",
     "ModelNotAvailable",
     "NEREngine",
     "PoolBusy",
@@ -34,5 +36,6 @@ __all__ = [
     "TokenClassification",
     "__version__",
     "load_backend",
+    "load_model",
     "resolve_model_dir",
 ]

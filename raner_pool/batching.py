@@ -6,7 +6,7 @@ idle worker would serve a newcomer at once, so waiting then only adds
 latency), then fills the batch with the calls closest in length to it from a
 small FIFO window (so padding stays low and no call starves: the oldest is
 always in the next batch), under a padded-token budget and a call cap, which
-by default are timed for the model at warm-up (raner_pool.tuning). Calls
+by default are timed for the model at warm-up (raner_pool.choices.batch_budget). Calls
 whose caller gave up are skipped. One call larger than the budget still runs,
 alone: the engine windows it.
 """

@@ -21,8 +21,9 @@ from raner_pool.errors import RaNERError
 
 log = logging.getLogger(__name__)
 WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "model.onnx", "config.json", "configuration.json",
-                "raner_pool.json")
-"""What a version covers: the weights and every file that changes an answer (raner_pool.json: window, calibration)."""
+                "raner_pool.json", "vocab.txt", "label_mapping.json")
+"""What a version covers: the weights and every file that changes an answer (raner_pool.json: window, calibration;
+vocab.txt: how text becomes tokens; label_mapping.json: what the scores mean)."""
 
 
 class ResultCache(Protocol):

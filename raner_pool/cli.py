@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from raner_pool.backends import BACKENDS
 from raner_pool.errors import RaNERError
+from raner_pool.loading import BACKENDS
 from raner_pool.pool import RaNERModelPool
 from raner_pool.precision import DTYPES
 
@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="default: auto (the fastest that keeps the answers) for serve, else modelscope")
         command.add_argument("--dtype", default="float32", choices=DTYPES,
                              help="bfloat16: faster on CPUs with AVX512-BF16 or AMX (refused elsewhere)")
+        command.add_argument("--retune", action="store_true",
+                             help="time backend=auto and the batch budget anew instead of reusing the timings kept "
+                                  "for this model and machine (in $RANER_POOL_CACHE/choices)")
         return command
 
     predict = add("predict", "Print the entities of TEXT as JSON.")
@@ -88,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _pool(args: argparse.Namespace) -> RaNERModelPool:
-    return RaNERModelPool(args.model, pool_size=1, backend=args.backend or "modelscope", dtype=args.dtype)
+    return RaNERModelPool(args.model, pool_size=1, backend=args.backend or "modelscope", dtype=args.dtype,
+                          retune=args.retune)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -182,14 +186,14 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # before prometheus_client is first imported: it picks its storage then (workers sum their metrics)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="raner-pool-metrics-")
-    from raner_pool.registry import DEFAULT_SPEC
+    from raner_pool.model_specs import DEFAULT_SPEC
     from raner_pool.server import serve
 
     backend = args.backend or "auto"
     spec = replace(DEFAULT_SPEC, backend=backend, dtype=args.dtype, pool_size=args.pool_size)
     if args.model != "default":
         spec = replace(spec, name=Path(args.model).name or args.model, model=args.model, aliases=())
-    serve(args.config, args.host, args.port, single_model=spec, workers=args.workers)
+    serve(args.config, args.host, args.port, single_model=spec, workers=args.workers, retune=args.retune)
     return 0
 
 

@@ -10,6 +10,12 @@ from raner_pool.errors import ModelNotAvailable
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 OFFLINE_ENV = "RANER_POOL_OFFLINE"
+CACHE_ENV = "RANER_POOL_CACHE"
+
+
+def cache_root() -> Path:
+    """raner-pool's own cache dir (ONNX exports, timed choices): $RANER_POOL_CACHE, else ~/.cache/raner-pool."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "raner-pool")
 
 
 def is_offline() -> bool:

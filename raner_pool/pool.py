@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import queue
 import threading
@@ -13,15 +12,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from raner_pool import threads
-from raner_pool.backends import Backend, load_backend
+from raner_pool.backends import Backend
 from raner_pool.batching import BatchingConfig, BatchListener, MicroBatcher
-from raner_pool.cache import ResultCache, cache_key, model_version
+from raner_pool.cache import ResultCache, cache_key
+from raner_pool.choices.batch_budget import BatchBudget
+from raner_pool.choices.runtime import BackendChoice
 from raner_pool.engine import EngineConfig, NEREngine, check_texts
 from raner_pool.entities import Entity, confident
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
-from raner_pool.tuning import BatchBudget, tune_batch_budget
-
-log = logging.getLogger(__name__)
+from raner_pool.loading import load_model, settle_batch_budget
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,8 @@ class PoolConfig:
     """Number format of the forward pass: "float32", or "bfloat16" on CPUs with AVX512-BF16 or AMX."""
     torch_threads: int | None = None
     """Threads per forward pass; None: the cores divided by every open pool's instances (raner_pool.threads)."""
+    retune: bool = False
+    """Time backend="auto" and the batch budget anew, even when they were timed for this model and machine before."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class RaNERModelPool:
         cache: ResultCache | None = None,
         dtype: str = "float32",
         torch_threads: int | None = None,
+        retune: bool = False,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
@@ -87,20 +89,25 @@ class RaNERModelPool:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
         self.config = PoolConfig(
             str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching, dtype,
-            torch_threads,
+            torch_threads, retune,
         )
         self.threads = threads.pool_opened(pool_size, torch_threads)
         """Threads per forward pass when the pool opened (process-wide; other pools opening later may lower it)."""
         try:
-            self.backend: Backend = load_backend(model, backend, device, dtype)
+            loaded = load_model(model, backend, device, dtype, retune=retune)
         except BaseException:
             threads.pool_closed(pool_size, torch_threads)
             raise
+        self.backend: Backend = loaded.backend
+        self.backend_choice: BackendChoice | None = loaded.choice
+        """Why backend="auto" serves with this runtime, and whether that was timed now or reused; None if named."""
+        self.version = loaded.version
+        """A short content hash of the weights and config: which weights produced an answer."""
         self.batch_budget: BatchBudget | None = None
         """The batch budget the workers use (batching only), with the warm-up timings it was chosen from."""
         engine_config = self.config.engine
         if batching is not None:
-            self.batch_budget = self._settle_budget(batching)
+            self.batch_budget = settle_batch_budget(loaded, engine_config, batching, retune=retune)
             batching = dataclasses.replace(batching, max_batch_tokens=self.batch_budget.max_batch_tokens,
                                            max_batch_calls=self.batch_budget.max_batch_calls)
             if self.batch_budget.timings:  # a large predict_batch call is best cut into the same batches
@@ -114,27 +121,9 @@ class RaNERModelPool:
         self._waiting = self._served = self._failed = 0
         self._closed = False
         self.cache = cache
-        self.version = model_version(self.backend.model_dir)
-        """A short content hash of the weights and config: which weights produced an answer."""
         self._batcher = None if batching is None else MicroBatcher(
             lambda: self._checkout(None, count=False), pool_size, batching, max_waiting
         )
-
-    def _settle_budget(self, batching: BatchingConfig) -> BatchBudget:
-        """The given budget, or one timed on the loaded model; a model that cannot be timed keeps the defaults."""
-        defaults = EngineConfig()
-        given = BatchBudget(batching.max_batch_calls or defaults.max_batch_size,
-                            batching.max_batch_tokens or defaults.max_batch_tokens, reason="configured")
-        if not batching.tuned:
-            return given
-        try:
-            tuned = tune_batch_budget(NEREngine(self.backend, self.config.engine), batching.max_latency_factor)
-        except Exception as error:  # a model that fails here fails its real calls too, with the reason
-            log.warning("could not time batches of %s (%s); using the default batch budget", self.config.model, error)
-            return dataclasses.replace(given, reason=f"defaults: timing failed ({error})")
-        log.info("batch budget for %s: %s", self.config.model, tuned.reason)
-        return BatchBudget(batching.max_batch_calls or tuned.max_batch_calls,
-                           batching.max_batch_tokens or tuned.max_batch_tokens, tuned.timings, tuned.reason)
 
     @property
     def labels(self) -> list[str]:

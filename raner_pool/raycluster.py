@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from raner_pool.errors import RaNERError
-from raner_pool.server.launch import free_port
+from raner_pool.ports import free_port
 
 
 @dataclass

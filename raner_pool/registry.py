@@ -1,31 +1,23 @@
-"""Several named models side by side, each with its own pool, described by a TOML file.
-
-    [models.raner-default]
-    model = "default"            # "default", a local model dir or a ModelScope id
-    aliases = ["default"]
-    pool_size = 2
-    colors = { PER = "red", LOC = "cyan", ORG = "yellow" }
-
-With no file the registry holds the embedded default model as `raner-default`
-(also reachable as `default`).
+"""Several named models side by side, each served by the pool in its `ModelSlot`, described by a registry TOML
+file (raner_pool.model_specs); models are reloaded, added and removed while serving.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import tomllib
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 from raner_pool.errors import RaNERError
+from raner_pool.model_specs import ModelSpec, RegistryConfigError, load_specs
 from raner_pool.pool import RaNERModelPool
-from raner_pool.reload import ModelSlot, ReloadFailed, ReloadResult, build_pool, source_version, watch_sources
+from raner_pool.reload import ModelSlot, ReloadFailed, ReloadResult, build_pool, source_version
 
-DEFAULT_COLORS = {"PER": "red", "LOC": "cyan", "ORG": "yellow"}
-OTHER_COLOR = "white"
+log = logging.getLogger(__name__)
 
 
 class UnknownModel(RaNERError):
@@ -35,89 +27,6 @@ class UnknownModel(RaNERError):
         super().__init__(f"The model {name!r} does not exist. Known models: {', '.join(known)}")
         self.name = name
         self.known = known
-
-
-class RegistryConfigError(RaNERError):
-    """The registry file is unreadable or names a setting with the wrong type."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One served model: where it comes from, how it is pooled, and its per-request limits."""
-
-    name: str
-    model: str = "default"
-    backend: str = "auto"
-    """"auto": the fastest runtime and number format that keeps the answers, measured at load
-    (raner_pool.backends.auto); or one named in raner_pool.BACKENDS."""
-    device: str = "cpu"
-    dtype: str = "float32"
-    """"bfloat16": autocast on CPUs with AVX512-BF16 or AMX (refused elsewhere)."""
-    pool_size: int = 2
-    max_text_chars: int = 100_000
-    """Longer texts are refused (HTTP 413) rather than tying up an instance."""
-    max_batch_texts: int = 64
-    """Texts one /ner/batch request may carry (HTTP 413 beyond). With max_text_chars it sets the default body
-    limit (about 19 MB at the defaults), which is what a refused oversized body may cost in memory."""
-    max_waiting: int = 64
-    """Requests allowed to queue for an instance; more are refused at once (HTTP 429)."""
-    request_timeout_s: float = 30.0
-    """How long a request waits for a free instance before it is refused (HTTP 503)."""
-    batching: bool = True
-    """Gather concurrent requests into shared forward passes (see raner_pool.batching)."""
-    max_wait_ms: float = 1.0
-    """With batching: how long the oldest request waits for others to join its batch."""
-    cache_size: int = 0
-    """Answers kept in an in-process LRU cache; 0: no cache."""
-    cache_url: str = ""
-    """A redis:// URL: keep answers in Redis instead, shared between server processes."""
-    watch_s: float = 0.0
-    """Poll the model's source this often (seconds) and reload it when its content changed; 0: never."""
-    aliases: tuple[str, ...] = ()
-    colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
-
-    def color(self, entity_type: str) -> str:
-        """Display colour of an entity type; types without one are white."""
-        return self.colors.get(entity_type, OTHER_COLOR)
-
-
-SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
-    "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int, "cache_size": int,
-    "request_timeout_s": (int, float), "max_wait_ms": (int, float), "watch_s": (int, float), "batching": bool,
-    "aliases": list, "colors": dict,
-}
-DEFAULT_SPEC = ModelSpec(name="raner-default", model="default", aliases=("default",))
-
-
-def load_specs(path: Path | None) -> list[ModelSpec]:
-    """The model specs of a registry TOML file; with no file, the embedded default model."""
-    if path is None:
-        return [DEFAULT_SPEC]
-    try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise RegistryConfigError(f"cannot read registry file {path}: {error}") from error
-    tables = document.get("models")
-    if not isinstance(tables, dict) or not tables:
-        raise RegistryConfigError(f"{path}: no [models.<name>] tables")
-    return [_spec(name, table, path) for name, table in tables.items()]
-
-
-def _spec(name: str, table: Any, path: Path) -> ModelSpec:
-    if not isinstance(table, dict):
-        raise RegistryConfigError(f"{path}: models.{name} must be a table")
-    known = {f.name: f for f in fields(ModelSpec) if f.name != "name"}
-    values: dict[str, Any] = {}
-    for key, value in cast(dict[str, Any], table).items():
-        if key not in known:
-            raise RegistryConfigError(f"{path}: models.{name}.{key} is not a setting; use one of {', '.join(known)}")
-        expected = SETTING_TYPES.get(key, str)
-        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            raise RegistryConfigError(f"{path}: models.{name}.{key} has the wrong type ({type(value).__name__})")
-        values[key] = tuple(cast(list[str], value)) if key == "aliases" else value
-    if "colors" in values:
-        values["colors"] = {**DEFAULT_COLORS, **values["colors"]}
-    return ModelSpec(name=name, **values)
 
 
 @dataclass(frozen=True)
@@ -140,9 +49,11 @@ class ModelRegistry:
     """Named models, each served by the pool in its `ModelSlot`; models can be reloaded, added and removed while
     serving (`reload`, `reload_model`), and every pool is warmed up before it serves."""
 
-    def __init__(self, specs: list[ModelSpec], source: Path | None = None) -> None:
+    def __init__(self, specs: list[ModelSpec], source: Path | None = None, retune: bool = False) -> None:
         self.source = source
         """The registry file `reload` re-reads; None: the specs were given in code."""
+        self.retune = retune
+        """Time backend="auto" and batch budgets anew at the first load, rather than reuse earlier timings."""
         self.specs: dict[str, ModelSpec] = {spec.name: spec for spec in specs}
         self._names = _names_of(specs)
         self._slots = {spec.name: ModelSlot(spec.name) for spec in specs}
@@ -190,7 +101,7 @@ class ModelRegistry:
         """Load and warm up every model, in file order; a model that fails is recorded, the others still load."""
         for spec in list(self.specs.values()):
             with suppress(ReloadFailed):  # one broken model must not keep the others from serving
-                self._load(self.slot(spec.name), spec)
+                self._load(self.slot(spec.name), spec, self.retune)
 
     def reload_model(self, name: str) -> ReloadResult:
         """Load model `name` anew from its source and switch to it; `ReloadFailed` leaves the old one serving."""
@@ -198,10 +109,10 @@ class ModelRegistry:
             spec = self.resolve(name)
             return self._load(self.slot(spec.name), spec)
 
-    def _load(self, slot: ModelSlot, spec: ModelSpec) -> ReloadResult:
+    def _load(self, slot: ModelSlot, spec: ModelSpec, retune: bool = False) -> ReloadResult:
         """Build `spec`'s pool beside the serving one and switch `slot` to it; on failure the old one stays."""
         try:
-            pool = build_pool(spec)
+            pool = build_pool(spec, retune)
         except Exception as error:
             raise ReloadFailed(slot.record_failure(error)) from error
         result = slot.install(pool)
@@ -289,10 +200,28 @@ class ModelRegistry:
 
     def start_watching(self) -> threading.Thread:
         """Reload models with `watch_s` set whenever their source changes, on a background thread, until close."""
-        thread = threading.Thread(target=watch_sources, args=(self, self._stop_watching), name="raner-watch",
-                                  daemon=True)
+        thread = threading.Thread(target=self._watch_sources, name="raner-watch", daemon=True)
         thread.start()
         return thread
+
+    def _watch_sources(self, tick_s: float = 1.0) -> None:
+        """Until close: every `watch_s` seconds, look at each watched model's source and reload the model when the
+        content changed. A source that cannot be read (offline, gone) is logged; the serving version stays."""
+        next_check: dict[str, float] = {}
+        while not self._stop_watching.wait(tick_s):
+            now = time.monotonic()
+            for spec in list(self.specs.values()):
+                if spec.watch_s <= 0 or now < next_check.setdefault(spec.name, now + spec.watch_s):
+                    continue
+                next_check[spec.name] = now + spec.watch_s
+                try:
+                    changed = source_version(spec, refresh=True) != self.slot(spec.name).version
+                except RaNERError as error:
+                    log.warning("model %s: cannot check its source (%s); the serving version stays", spec.name, error)
+                    continue
+                if changed:
+                    with suppress(ReloadFailed):  # logged and shown in /health; the old version keeps serving
+                        self.reload_model(spec.name)
 
     def close(self) -> None:
         """Stop watching and serving: each pool closes once the requests running on it are done."""

@@ -16,16 +16,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from raner_pool.batching import BatchingConfig
 from raner_pool.cache import model_version, open_cache
 from raner_pool.errors import RaNERError
 from raner_pool.hub import resolve_model_dir
+from raner_pool.model_specs import ModelSpec
 from raner_pool.pool import RaNERModelPool
-
-if TYPE_CHECKING:
-    from raner_pool.registry import ModelRegistry, ModelSpec
 
 log = logging.getLogger(__name__)
 WARMUP_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
@@ -54,12 +51,14 @@ class ReloadResult:
     changed: bool
 
 
-def build_pool(spec: ModelSpec) -> RaNERModelPool:
-    """Load the pool `spec` describes and warm up every instance, so its first request is not slow."""
+def build_pool(spec: ModelSpec, retune: bool = False) -> RaNERModelPool:
+    """Load the pool `spec` describes and warm up every instance, so its first request is not slow; `retune` times
+    backend="auto" and the batch budget anew rather than reusing what was timed for this model and machine."""
     batching = BatchingConfig(max_wait_ms=spec.max_wait_ms) if spec.batching else None
     pool = RaNERModelPool(
         spec.model, spec.pool_size, backend=spec.backend, device=spec.device, dtype=spec.dtype,
         max_waiting=spec.max_waiting, batching=batching, cache=open_cache(spec.cache_size, spec.cache_url or None),
+        retune=retune,
     )
     try:
         for _ in range(spec.pool_size):
@@ -175,23 +174,3 @@ def _return_freed_memory() -> None:
     gc.collect()  # the pool and its batch workers reference each other: only the cycle collector frees them
     with suppress(OSError, AttributeError):  # glibc only: hand freed heap pages back, or RSS never shrinks
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def watch_sources(registry: ModelRegistry, stop: threading.Event, tick_s: float = 1.0) -> None:
-    """Until `stop` is set: every `watch_s` seconds, look at each watched model's source and reload the model when
-    the content changed. A source that cannot be read (offline, gone) is logged; the serving version stays."""
-    next_check: dict[str, float] = {}
-    while not stop.wait(tick_s):
-        now = time.monotonic()
-        for spec in list(registry.specs.values()):
-            if spec.watch_s <= 0 or now < next_check.setdefault(spec.name, now + spec.watch_s):
-                continue
-            next_check[spec.name] = now + spec.watch_s
-            try:
-                changed = source_version(spec, refresh=True) != registry.slot(spec.name).version
-            except RaNERError as error:
-                log.warning("model %s: cannot check its source (%s); the serving version stays", spec.name, error)
-                continue
-            if changed:
-                with suppress(ReloadFailed):  # logged and shown in /health; the old version keeps serving
-                    registry.reload_model(spec.name)

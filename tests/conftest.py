@@ -32,6 +32,16 @@ SAMPLE_TEXTS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def choice_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One raner-pool cache dir for the session (ONNX exports, timed choices), shared with the servers it starts:
+    the first pool or server of a model times backend=auto and its batch budget, later ones reuse them, as a
+    restart does. A test of the timing itself gives itself a fresh dir or asks for `retune`."""
+    root = tmp_path_factory.mktemp("raner-pool-cache")
+    os.environ["RANER_POOL_CACHE"] = str(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-layer, 32-hidden transformer-crf dir with random weights: fast, and loads like a real RaNER."""

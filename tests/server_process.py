@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +26,13 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(config: Path, log: Path, env: Mapping[str, str] | None = None) -> Iterator[RunningServer]:
-    """The server of `config` (with `env` added to the environment), once /ready says every model is warm."""
+def running_server(
+    config: Path, log: Path, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[RunningServer]:
+    """The server of `config` (with `env` added to the environment and `args` to its command line), once /ready says
+    every model is warm."""
     port = free_port()
-    command = [sys.executable, "-m", "raner_pool.cli", "serve", "--config", str(config), "--port", str(port)]
+    command = [sys.executable, "-m", "raner_pool.cli", "serve", "--config", str(config), "--port", str(port), *args]
     with launched(command, port, log, env=None if env is None else {**os.environ, **env}) as url:
         [pid] = [child.pid for child in psutil.Process().children() if str(port) in child.cmdline()]
         yield RunningServer(url, log, pid)

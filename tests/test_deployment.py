@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from raner_pool.registry import load_specs
+from raner_pool.model_specs import load_specs
 from raner_pool.server.config import load_server_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ import openai
 import psutil
 import pytest
 
-from raner_pool.registry import ModelSpec, load_specs
+from raner_pool.model_specs import ModelSpec, load_specs
 from raner_pool.server.config import ServerConfig, load_server_config
 
 from .server_process import RunningServer, running_server

@@ -9,7 +9,7 @@ import pytest
 
 from raner_pool import RaNERModelPool, precision
 from raner_pool.errors import RaNERError
-from raner_pool.registry import load_specs
+from raner_pool.model_specs import load_specs
 
 
 @pytest.mark.parametrize(

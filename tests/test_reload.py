@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from raner_pool.errors import PoolClosed
-from raner_pool.registry import ModelRegistry, RegistryConfigError, UnknownModel
+from raner_pool.model_specs import RegistryConfigError
+from raner_pool.registry import ModelRegistry, UnknownModel
 from raner_pool.reload import ModelSlot, ModelUnavailable, ReloadFailed, build_pool, source_version
 
 from .conftest import assert_same_results
@@ -29,7 +30,7 @@ def write_registry(path: Path, models: dict[str, Path | str], **extra: str) -> P
 
 
 def test_a_leased_pool_stays_open_until_its_lease_ends(tiny_model_dir: Path, other_model_dir: Path):
-    from raner_pool.registry import ModelSpec
+    from raner_pool.model_specs import ModelSpec
 
     slot = ModelSlot("m")
     with pytest.raises(ModelUnavailable, match="'m' is still loading"):

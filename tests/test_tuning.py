@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from raner_pool import BatchingConfig, RaNERError, RaNERModelPool
-from raner_pool.backends.auto import PROBE_TEXTS, agreement
+from raner_pool.choices.batch_budget import BATCH_LADDER, TUNING_TEXT_TOKENS, tune_batch_budget
+from raner_pool.choices.runtime import PROBE_TEXTS, agreement
 from raner_pool.engine import EngineConfig, NEREngine
 from raner_pool.entities import Entity
 from raner_pool.precision import BF16_CPU_FLAGS, cpu_flags
-from raner_pool.tuning import BATCH_LADDER, TUNING_TEXT_TOKENS, tune_batch_budget
 
 from .conftest import BREAKING_CHAR
 
@@ -35,9 +35,9 @@ def test_tuned_budget_is_the_fastest_size_within_the_latency_bound(tiny_pool: Ra
 
 
 def test_a_batching_pool_times_its_budget_at_warm_up_and_cuts_forward_passes_to_it(tiny_model_dir: Path):
-    with RaNERModelPool(tiny_model_dir, pool_size=2, batching=BatchingConfig()) as pool:
+    with RaNERModelPool(tiny_model_dir, pool_size=2, batching=BatchingConfig(), retune=True) as pool:
         budget = pool.batch_budget
-        assert budget is not None and budget.timings
+        assert budget is not None and budget.timings and not budget.reused
         with pool.checkout() as engine:
             assert engine.config.max_batch_size == budget.max_batch_calls
             assert engine.config.max_batch_tokens == budget.max_batch_tokens
@@ -53,8 +53,8 @@ def test_a_configured_budget_is_kept_and_an_unmeasurable_model_keeps_the_default
         assert pool.batch_budget is not None
         assert (pool.batch_budget.max_batch_calls, pool.batch_budget.max_batch_tokens) == (5, 300)
         assert pool.batch_budget.reason == "configured" and not pool.batch_budget.timings
-    monkeypatch.setattr("raner_pool.tuning.TUNING_TEXT", BREAKING_CHAR * 60)  # the broken model raises on it
-    with RaNERModelPool(broken_model_dir, pool_size=1, batching=BatchingConfig()) as pool:
+    monkeypatch.setattr("raner_pool.choices.batch_budget.TUNING_TEXT", BREAKING_CHAR * 60)  # the model raises on it
+    with RaNERModelPool(broken_model_dir, pool_size=1, batching=BatchingConfig(), retune=True) as pool:
         assert pool.batch_budget is not None and pool.batch_budget.reason.startswith("defaults: timing failed")
         defaults = EngineConfig()
         assert pool.batch_budget.max_batch_calls == defaults.max_batch_size
@@ -84,7 +84,7 @@ def test_auto_serves_the_fastest_candidate_that_agrees_and_says_why(tiny_model_d
                                                                     monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RANER_POOL_CACHE", str(tmp_path))
     with RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto") as pool:
-        choice = pool.backend.choice
+        choice = pool.backend_choice
         assert choice is not None
         names = [(c.backend, c.dtype) for c in choice.candidates]
         assert names == [("modelscope", "float32"), ("modelscope", "bfloat16"), ("onnx", "float32"),
@@ -109,7 +109,7 @@ def test_auto_serves_the_fastest_candidate_that_agrees_and_says_why(tiny_model_d
 def test_auto_with_a_pinned_number_format_chooses_among_runtimes_of_it(tiny_model_dir: Path):
     if cpu_flags() & set(BF16_CPU_FLAGS):
         with RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto", dtype="bfloat16") as pool:
-            assert pool.backend.choice is not None and pool.backend.choice.dtype == "bfloat16"
+            assert pool.backend_choice is not None and pool.backend_choice.dtype == "bfloat16"
     else:  # refused as bfloat16 is anywhere on this CPU, with the reason
         with pytest.raises(RaNERError, match="avx512_bf16"):
             RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto", dtype="bfloat16")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from raner_pool.crf import CRFParams
 from raner_pool.tokenization import CharTokenizer
-
-if TYPE_CHECKING:
-    from raner_pool.backends.auto import BackendChoice
 
 
 class Backend(Protocol):
@@ -27,8 +24,6 @@ class Backend(Protocol):
     tokenizer: CharTokenizer
     max_positions: int
     crf: CRFParams | None
-    choice: BackendChoice | None
-    """Why backend="auto" picked this runtime, with what warm-up measured; None when it was named."""
 
     def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Per-token label scores, float32 of shape (batch, tokens, labels)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,9 +13,6 @@ from raner_pool.modeldir import trained_window
 from raner_pool.precision import compute_in
 from raner_pool.tokenization import CharTokenizer
 
-if TYPE_CHECKING:
-    from raner_pool.backends.auto import BackendChoice
-
 MODELSCOPE_MAX_LENGTH = 512  # the pipeline's sequence_length
 
 
@@ -24,7 +20,6 @@ class ModelScopeBackend:
     """Encoder + emission head of a ModelScope token-classification model; the CRF is decoded in numpy."""
 
     kind = "modelscope"
-    choice: BackendChoice | None = None
 
     def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
         from modelscope.models import Model

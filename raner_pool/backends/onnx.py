@@ -9,22 +9,20 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from raner_pool.backends.modelscope import ModelScopeBackend
 from raner_pool.cache import model_version
-
-if TYPE_CHECKING:
-    from raner_pool.backends.auto import BackendChoice
+from raner_pool.hub import cache_root
 
 OPSET = 17
 
 
 def onnx_cache_dir() -> Path:
-    return Path(os.environ.get("RANER_POOL_CACHE", Path.home() / ".cache" / "raner-pool")) / "onnx"
+    return cache_root() / "onnx"
 
 
 class _Emitter(torch.nn.Module):
@@ -73,7 +71,6 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
 
 class OnnxBackend:
     """A ModelScope RaNER dir served by ONNX Runtime, fp32 or dynamic INT8."""
-    choice: BackendChoice | None = None
 
     def __init__(self, model_dir: Path, device: str = "cpu", int8: bool = False) -> None:
         import onnxruntime

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,16 +12,12 @@ from raner_pool.errors import ModelNotAvailable
 from raner_pool.precision import compute_in
 from raner_pool.tokenization import CharTokenizer
 
-if TYPE_CHECKING:
-    from raner_pool.backends.auto import BackendChoice
-
 
 class TransformersBackend:
     """A token-classification model and tokenizer loaded by `transformers` from a local dir."""
 
     kind = "transformers"
     crf: CRFParams | None = None
-    choice: BackendChoice | None = None
 
     def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
         from transformers import AutoModelForTokenClassification, AutoTokenizer

@@ -9,7 +9,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 
-from raner_pool.registry import RegistryConfigError, UnknownModel
+from raner_pool.model_specs import RegistryConfigError
+from raner_pool.registry import UnknownModel
 from raner_pool.reload import ReloadFailed
 from raner_pool.server.errors import APIError, documented_errors
 from raner_pool.server.schemas import ErrorBody

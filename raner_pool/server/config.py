@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, cast
 
-from raner_pool.registry import ModelSpec, RegistryConfigError
+from raner_pool.model_specs import ModelSpec, RegistryConfigError
 
 ADMIN_TOKEN_ENV = "RANER_POOL_ADMIN_TOKEN"
 API_KEYS_ENV = "RANER_POOL_API_KEYS"

@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 import uvicorn
 
-from raner_pool.backends import preload_backend
 from raner_pool.errors import RaNERError
-from raner_pool.registry import ModelRegistry, ModelSpec, load_specs
+from raner_pool.loading import preload_model
+from raner_pool.model_specs import ModelSpec, load_specs
+from raner_pool.registry import ModelRegistry
 from raner_pool.server.app import create_app
 from raner_pool.server.config import load_server_config
 from raner_pool.server.lifecycle import DrainingServer, reload_on_sighup
@@ -45,10 +46,12 @@ def serve(
     port: int = DEFAULT_PORT,
     single_model: ModelSpec | None = None,
     workers: int = 1,
+    retune: bool = False,
 ) -> None:
     """Serve the models of `config` (or `single_model`, or the embedded default) until interrupted, in one process
     or in `workers` processes sharing the port and the weights (set PROMETHEUS_MULTIPROC_DIR before importing this
-    package then, as `raner-pool serve --workers N` does, so /metrics covers every worker)."""
+    package then, as `raner-pool serve --workers N` does, so /metrics covers every worker). `retune` times
+    backend="auto" and batch budgets anew instead of reusing what earlier starts timed on this machine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     specs = [single_model] if single_model is not None and config is None else load_specs(config)
     server_config = load_server_config(config)
@@ -56,7 +59,7 @@ def serve(
     log.info("%d worker process(es), %d cores", workers, available_cores())
 
     def run(sockets: list[socket.socket] | None) -> None:
-        models = ModelRegistry(specs, config)
+        models = ModelRegistry(specs, config, retune)
         # one process answers /health while it loads; a worker accepts nothing until its models are warm, so a
         # request is never handed to a sibling that is still loading
         app = create_app(models, server_config, load_in_background=sockets is None)
@@ -79,7 +82,7 @@ def serve(
     torch.set_num_threads(1)  # no OpenMP thread team in the supervisor: forked workers would inherit a broken one
     for spec in specs:  # weights loaded once, here: the workers share them copy-on-write
         try:
-            preload_backend(spec.model, spec.backend, spec.device, spec.dtype)
+            preload_model(spec.model, spec.backend, spec.device, spec.dtype, retune=retune)
         except RaNERError as error:
             log.error("model %s cannot be preloaded (%s); each worker will report why", spec.name, error)
     sock = bind(host, port, server_config.backlog)

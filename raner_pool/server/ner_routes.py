@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from raner_pool.entities import Entity, confident
-from raner_pool.registry import ModelSpec
+from raner_pool.model_specs import ModelSpec
 from raner_pool.server.errors import documented_errors
 from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
 from raner_pool.server.service import Service, entity_json, hf_entity_json

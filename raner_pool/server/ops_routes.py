@@ -23,7 +23,7 @@ def health(request: Request) -> dict[str, Any]:
     models = []
     for spec, slot in service.models.entries():
         pool = slot.pool
-        choice = pool.backend.choice if pool is not None else None
+        choice = pool.backend_choice if pool is not None else None
         budget = pool.batch_budget if pool is not None else None
         models.append({
             "name": spec.name, "aliases": list(spec.aliases), "model": spec.model, "backend": spec.backend,

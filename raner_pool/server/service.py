@@ -11,8 +11,9 @@ from fastapi import Request
 from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
+from raner_pool.model_specs import ModelSpec
 from raner_pool.pool import RaNERModelPool
-from raner_pool.registry import ModelRegistry, ModelSpec, UnknownModel
+from raner_pool.registry import ModelRegistry, UnknownModel
 from raner_pool.reload import ModelUnavailable
 from raner_pool.server.errors import APIError
 from raner_pool.server.metrics import ServerMetrics

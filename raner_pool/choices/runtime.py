@@ -7,12 +7,17 @@ bfloat16 only where the CPU multiplies it natively), so it is measured, not assu
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from raner_pool.backends.base import Backend
+from raner_pool.backends import Backend, load_runtime
+from raner_pool.choices.batch_budget import best_time, timed_label
+from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
 from raner_pool.errors import RaNERError
 
@@ -65,12 +70,17 @@ class BackendChoice:
     dtype: str
     reason: str
     candidates: tuple[Candidate, ...]
+    timed_at: float = 0.0
+    """When the candidates were timed (Unix time)."""
+    reused: bool = False
+    """Whether this choice was timed at an earlier start on this machine and read back (raner_pool.choices.store)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "backend": self.backend,
             "dtype": self.dtype,
             "reason": self.reason,
+            **timed_label(self.timed_at, self.reused),
             "candidates": [
                 {"backend": c.backend, "dtype": c.dtype,
                  "texts_per_s": None if c.texts_per_s is None else round(c.texts_per_s, 1),
@@ -78,6 +88,17 @@ class BackendChoice:
                 for c in self.candidates
             ],
         }
+
+    def stored(self) -> dict[str, Any]:
+        """The choice as the store keeps it (full precision; read back by `from_stored`)."""
+        return {**dataclasses.asdict(self), "reused": False}
+
+    @classmethod
+    def from_stored(cls, value: dict[str, Any]) -> BackendChoice:
+        """A choice read back from the store, marked as reused."""
+        candidates = tuple(Candidate(**c) for c in value["candidates"])
+        return cls(value["backend"], value["dtype"], value["reason"], candidates, float(value["timed_at"]),
+                   reused=True)
 
 
 def agreement(reference: list[list[Entity]], candidate: list[list[Entity]]) -> float:
@@ -96,14 +117,13 @@ def candidate_formats(model_dir: Path) -> list[tuple[str, str]]:
     return [("modelscope", "float32"), ("modelscope", "bfloat16"), ("onnx", "float32"), ("onnx-int8", "float32")]
 
 
-def choose_backend(
+def choose_runtime(
     model_dir: Path, device: str = "cpu", dtype: str = "float32", min_agreement: float = MIN_AGREEMENT
-) -> Backend:
-    """Load, time and check every candidate; return the fastest that agrees with the reference, its
-    `choice` saying why. Only the chosen one stays loaded. dtype="float32" leaves the number format free;
-    another pins it (the candidates are then the runtimes that compute in it)."""
-    from raner_pool.backends import load_backend
-
+) -> tuple[Backend, BackendChoice]:
+    """Load, time and check every candidate; return the fastest that agrees with the reference, and the choice
+    saying why. Only the chosen one stays loaded. dtype="float32" leaves the number format free; another pins it
+    (the candidates are then the runtimes that compute in it)."""
+    timed_at = time.time()
     probe = list(PROBE_TEXTS)
     formats = candidate_formats(model_dir)
     if dtype != "float32":
@@ -115,7 +135,7 @@ def choose_backend(
     reference: list[list[Entity]] | None = None
     for backend_name, dtype in formats:
         try:
-            backend = load_backend(model_dir, backend_name, device, dtype)
+            backend = load_runtime(model_dir, backend_name, device, dtype)
         except Exception as error:  # e.g. bfloat16 on a CPU without it; the reference itself must load
             if reference is None:
                 raise
@@ -139,17 +159,13 @@ def choose_backend(
     reason = (f"{winner.name}: fastest of {', '.join(c.name for c in results)} at "
               f"{winner.texts_per_s:.0f} texts/s ({winner.texts_per_s / results[0].texts_per_s:.2f}x float32 "
               f"{results[0].backend}), entities {winner.agreement:.1%} in agreement with it")
-    choice = BackendChoice(winner.backend, winner.dtype, reason, tuple(results))
+    choice = BackendChoice(winner.backend, winner.dtype, reason, tuple(results), timed_at)
     log.info("backend for %s: %s", model_dir, reason)
-    chosen.choice = choice
-    return chosen
+    return chosen, choice
 
 
 def _measure(backend: Backend, texts: list[str]) -> tuple[list[list[Entity]], float]:
     """The entities `backend` finds in `texts`, and its fastest time for them as one batch."""
-    from raner_pool.engine import NEREngine
-    from raner_pool.tuning import best_time
-
     engine = NEREngine(backend)
     answers = engine.predict_batch(texts)
     return answers, best_time(lambda: engine.predict_batch(texts))

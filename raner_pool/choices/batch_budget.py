@@ -8,10 +8,13 @@ while a batch takes at most `max_latency_factor` x a single call.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from raner_pool.engine import NEREngine
 
@@ -52,15 +55,38 @@ class BatchBudget:
     max_batch_tokens: int
     timings: tuple[BatchTiming, ...] = ()
     reason: str = ""
+    timed_at: float | None = None
+    """When the timings were taken (Unix time); None when nothing was timed."""
+    reused: bool = False
+    """Whether the budget was timed at an earlier start on this machine and read back (raner_pool.choices.store)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "max_batch_calls": self.max_batch_calls,
             "max_batch_tokens": self.max_batch_tokens,
             "reason": self.reason,
+            **(timed_label(self.timed_at, self.reused) if self.timed_at is not None else {"timed": None}),
             "timings": [{"size": t.size, "ms": round(t.seconds * 1000, 2), "texts_per_s": round(t.texts_per_s, 1)}
                         for t in self.timings],
         }
+
+    def stored(self) -> dict[str, Any]:
+        """The budget as the store keeps it (read back by `from_stored`)."""
+        return {**dataclasses.asdict(self), "reused": False}
+
+    @classmethod
+    def from_stored(cls, value: dict[str, Any]) -> BatchBudget:
+        """A budget read back from the store, marked as reused."""
+        timings = tuple(BatchTiming(int(t["size"]), float(t["seconds"])) for t in value["timings"])
+        return cls(int(value["max_batch_calls"]), int(value["max_batch_tokens"]), timings, value["reason"],
+                   float(value["timed_at"]), reused=True)
+
+
+def timed_label(timed_at: float, reused: bool) -> dict[str, str]:
+    """How /health says where a timed choice came from: timed at this start ("now") or read back ("reused"),
+    and when it was timed (ISO 8601, UTC)."""
+    return {"timed": "reused" if reused else "now",
+            "timed_at": datetime.fromtimestamp(timed_at, UTC).isoformat(timespec="seconds")}
 
 
 def best_time(run: Callable[[], object], budget_s: float = TIME_PER_SHAPE_S, at_least: int = 2) -> float:
@@ -80,6 +106,7 @@ def tune_batch_budget(engine: NEREngine, max_latency_factor: float = 4.0, max_ca
     """Time batches of 1, 2, 4, ... sentence-sized texts and keep the size that serves the most texts per second
     while one batch takes at most `max_latency_factor` x a single text (the climb stops at the first size that
     breaks the bound); of sizes within 3% of the best, the smallest."""
+    timed_at = time.time()
     text = (TUNING_TEXT * 4)[: TUNING_TEXT_TOKENS - 2]
     engine.predict_batch([text] * 2)  # first-call costs (allocations, kernel choice) are not the model's speed
     timings: list[BatchTiming] = []
@@ -95,4 +122,4 @@ def tune_batch_budget(engine: NEREngine, max_latency_factor: float = 4.0, max_ca
     reason = (f"{chosen.size} texts per batch served {chosen.texts_per_s:.0f} texts/s "
               f"({chosen.texts_per_s / timings[0].texts_per_s:.2f}x one at a time) within "
               f"{max_latency_factor:g}x a single call's {timings[0].seconds * 1000:.1f} ms")
-    return BatchBudget(chosen.size, chosen.size * TUNING_TEXT_TOKENS, tuple(timings), reason)
+    return BatchBudget(chosen.size, chosen.size * TUNING_TEXT_TOKENS, tuple(timings), reason, timed_at)
