@@ -44,10 +44,12 @@ $(VENV)/.system-packages: | $(BIN)/python
 serve: $(STAMP)
 	$(BIN)/raner-pool serve
 
+# Two pytest workers, each taking whole modules (so a module's shared server starts once): most slow tests wait
+# on servers, clusters and browsers rather than compute, so two of them at once fit the two cores.
 test: $(STAMP) $(VENV)/.system-packages $(DEPLOY_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadscope
 
 # The WebUI's stylesheet is compiled from Tailwind and committed, so serving needs no Node.
 webui:

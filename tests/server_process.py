@@ -14,6 +14,10 @@ import psutil
 
 from raner_pool.server.launch import free_port, launched
 
+STOP_AT_ONCE = "[server]\ngrace_s = 0\n"
+"""A registry's [server] table for test servers nothing routes traffic to: SIGTERM stops them without the 5 s
+grace meant for load balancers (the drain itself is tested in test_operations, with a grace)."""
+
 
 @dataclass(frozen=True)
 class RunningServer:

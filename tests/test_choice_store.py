@@ -15,7 +15,7 @@ from raner_pool import BatchingConfig, RaNERModelPool
 from raner_pool.choices.runtime import PROBE_TEXTS
 from raner_pool.choices.store import ChoiceStore, choice_key
 
-from .server_process import running_server
+from .server_process import STOP_AT_ONCE, running_server
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_a_key_holds_the_model_version_machine_and_question(tmp_path: Path):
 
 def test_a_restarted_server_reuses_its_timings_and_says_so_in_health(tiny_model_dir: Path, tmp_path: Path):
     config = tmp_path / "models.toml"
-    config.write_text(f'[models.tiny]\nmodel = "{tiny_model_dir}"\npool_size = 1\n', encoding="utf-8")
+    config.write_text(f'{STOP_AT_ONCE}[models.tiny]\nmodel = "{tiny_model_dir}"\npool_size = 1\n', encoding="utf-8")
     env = {"RANER_POOL_CACHE": str(tmp_path / "cache")}
 
     def timed(args: list[str]) -> tuple[dict[str, object], dict[str, object]]:

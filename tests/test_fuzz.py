@@ -22,7 +22,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from .server_process import RunningServer, running_server
+from .server_process import STOP_AT_ONCE, RunningServer, running_server
 
 MAX_EXAMPLES = 25
 """Random (fuzzing phase) requests per operation; the examples and coverage phases add their own fixed cases."""
@@ -39,7 +39,7 @@ OPEN_PATHS = {"/", "/health", "/ready", "/metrics"}
 def fuzz_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("fuzz")
     config = root / "models.toml"
-    config.write_text(f'[models.tiny]\nmodel = "{tiny_model_dir}"\npool_size = 1\n', encoding="utf-8")
+    config.write_text(f'{STOP_AT_ONCE}[models.tiny]\nmodel = "{tiny_model_dir}"\npool_size = 1\n', encoding="utf-8")
     env = {"RANER_POOL_API_KEYS": KEY, "RANER_POOL_ADMIN_TOKEN": KEY}
     with running_server(config, root / "server.log", env=env) as running:
         yield running

@@ -23,7 +23,7 @@ import pytest
 from raner_pool.model_specs import ModelSpec, load_specs
 from raner_pool.server.config import ServerConfig, load_server_config
 
-from .server_process import RunningServer, running_server
+from .server_process import STOP_AT_ONCE, RunningServer, running_server
 
 BODY_LIMIT = ServerConfig().body_limit([ModelSpec("tiny")])
 """The default limit, for a model with default max_text_chars and max_batch_texts."""
@@ -34,7 +34,7 @@ MB = 1024 * 1024
 
 
 def write_config(path: Path, model_dir: Path, server_table: str) -> Path:
-    path.write_text(f'[models.tiny]\nmodel = "{model_dir}"\npool_size = 2\n\n[server]\n{server_table}\n',
+    path.write_text(f'[models.tiny]\nmodel = "{model_dir}"\npool_size = 2\n\n{STOP_AT_ONCE}{server_table}\n',
                     encoding="utf-8")
     return path
 

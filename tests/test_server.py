@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from .conftest import BREAKING_CHAR
-from .server_process import RunningServer, metric, running_server
+from .server_process import STOP_AT_ONCE, RunningServer, metric, running_server
 
 README_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
 
@@ -31,7 +31,7 @@ def server(
 ) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("server")
     config = root / "models.toml"
-    config.write_text(f"""
+    config.write_text(f"""{STOP_AT_ONCE}
 [models.raner-default]
 model = "default"
 aliases = ["default"]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from .server_process import RunningServer, running_server
+from .server_process import STOP_AT_ONCE, RunningServer, running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -46,7 +46,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("webui")
     config = root / "models.toml"
-    config.write_text("""
+    config.write_text(f"""{STOP_AT_ONCE}
 [models.raner-default]
 model = "default"
 aliases = ["default"]
