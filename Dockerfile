@@ -39,6 +39,9 @@ ENV PYTHONUNBUFFERED=1 \
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir /wheels/raner_pool-*.whl
+# jionlp unpacks its dictionaries into its own package dir on first import: do it now, as root, because the
+# running container's root filesystem is read-only.
+RUN python -c "import raner_pool.recognizers.jionlp_import as j; j.jionlp()"
 
 # A fixed UID/GID (not 1000, which host users tend to have) so that runAsUser, fsGroup and file ownership on
 # mounted volumes can name it. No home directory in the image: HOME is /tmp.

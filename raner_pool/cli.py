@@ -15,6 +15,7 @@ from raner_pool.errors import RaNERError
 from raner_pool.loading import BACKENDS
 from raner_pool.pool import RaNERModelPool
 from raner_pool.precision import DTYPES
+from raner_pool.recognizers import EXTRA_TYPES, check_extra_types
 
 DEMO_TEXTS = [
     "阿里巴巴集团创始人马云在杭州出席了技术峰会。",
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="default: auto (the fastest that keeps the answers) for serve, else modelscope")
         command.add_argument("--dtype", default="float32", choices=DTYPES,
                              help="bfloat16: faster on CPUs with AVX512-BF16 or AMX (refused elsewhere)")
+        command.add_argument("--extra-types", type=_types, default=EXTRA_TYPES, metavar="TYPES",
+                             help=f"comma-separated types found by rules after the model (default: "
+                                  f"{','.join(EXTRA_TYPES)}; '' for none)")
         command.add_argument("--retune", action="store_true",
                              help="time backend=auto and the batch budget anew instead of reusing the timings kept "
                                   "for this model and machine (in $RANER_POOL_CACHE/choices)")
@@ -92,7 +96,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _pool(args: argparse.Namespace) -> RaNERModelPool:
     return RaNERModelPool(args.model, pool_size=1, backend=args.backend or "modelscope", dtype=args.dtype,
-                          retune=args.retune)
+                          retune=args.retune, extra_types=args.extra_types)
+
+
+def _types(value: str) -> tuple[str, ...]:
+    """--extra-types: "TIME,MONEY" -> ("TIME", "MONEY"); an unknown type is a usage error naming it."""
+    try:
+        return check_extra_types([t.strip() for t in value.split(",") if t.strip()])
+    except RaNERError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -190,7 +202,8 @@ def _serve(args: argparse.Namespace) -> int:
     from raner_pool.server import serve
 
     backend = args.backend or "auto"
-    spec = replace(DEFAULT_SPEC, backend=backend, dtype=args.dtype, pool_size=args.pool_size)
+    spec = replace(DEFAULT_SPEC, backend=backend, dtype=args.dtype, pool_size=args.pool_size,
+                   extra_types=args.extra_types)
     if args.model != "default":
         spec = replace(spec, name=Path(args.model).name or args.model, model=args.model, aliases=())
     serve(args.config, args.host, args.port, single_model=spec, workers=args.workers, retune=args.retune)

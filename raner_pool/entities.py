@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
+
+SOURCES = ("model", "rule", "dictionary", "pattern")
+"""Where an entity comes from: the model, a built-in recogniser (raner_pool.recognizers), a user's dictionary or
+pattern."""
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,9 @@ class Entity:
     the tag the decoder chose there (CRF marginals by forward-backward; a
     softmax for models without a CRF). The ModelScope pipeline instead reports
     a softmax over the first character's emissions, which ignores the CRF.
+    Entities found by rules (TIME, MONEY, PERCENT, TITLE) have `prob` 1.0 and
+    `source` "rule", and their normalised `value` (None for the model's types
+    and TITLE).
     """
 
     type: str
@@ -23,9 +31,11 @@ class Entity:
     end: int
     span: str
     prob: float
+    value: dict[str, Any] | None = None
+    source: str = "model"
 
-    def to_dict(self) -> dict[str, str | int | float]:
-        """Plain JSON-ready dict with the ModelScope keys: type, start, end, span, prob."""
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: the ModelScope keys (type, start, end, span, prob), then value and source."""
         return asdict(self)
 
 

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from raner_pool.errors import RaNERError
+from raner_pool.recognizers import EXTRA_TYPES, check_extra_types
 
-DEFAULT_COLORS = {"PER": "red", "LOC": "cyan", "ORG": "yellow"}
+DEFAULT_COLORS = {"PER": "red", "LOC": "cyan", "ORG": "yellow", "TIME": "green", "MONEY": "orange",
+                  "PERCENT": "magenta", "TITLE": "blue"}
 OTHER_COLOR = "white"
 
 
@@ -60,6 +62,8 @@ class ModelSpec:
     """Poll the model's source this often (seconds) and reload it when its content changed; 0: never."""
     aliases: tuple[str, ...] = ()
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
+    extra_types: tuple[str, ...] = EXTRA_TYPES
+    """Types found by rules after the model (raner_pool.recognizers); [] for the model's types alone."""
 
     def color(self, entity_type: str) -> str:
         """Display colour of an entity type; types without one are white."""
@@ -69,7 +73,7 @@ class ModelSpec:
 SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int, "cache_size": int,
     "request_timeout_s": (int, float), "max_wait_ms": (int, float), "watch_s": (int, float), "batching": bool,
-    "aliases": list, "colors": dict,
+    "aliases": list, "colors": dict, "extra_types": list,
 }
 DEFAULT_SPEC = ModelSpec(name="raner-default", model="default", aliases=("default",))
 
@@ -99,7 +103,12 @@ def _spec(name: str, table: Any, path: Path) -> ModelSpec:
         expected = SETTING_TYPES.get(key, str)
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise RegistryConfigError(f"{path}: models.{name}.{key} has the wrong type ({type(value).__name__})")
-        values[key] = tuple(cast(list[str], value)) if key == "aliases" else value
+        values[key] = tuple(cast(list[str], value)) if key in ("aliases", "extra_types") else value
+    if "extra_types" in values:
+        try:
+            check_extra_types(values["extra_types"])
+        except RaNERError as error:
+            raise RegistryConfigError(f"{path}: models.{name}.extra_types: {error}") from None
     if "colors" in values:
         values["colors"] = {**DEFAULT_COLORS, **values["colors"]}
     return ModelSpec(name=name, **values)

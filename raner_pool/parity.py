@@ -33,7 +33,7 @@ def compare_with_pipeline(model_dir: Path, texts: Sequence[str], pool: RaNERMode
     from modelscope.pipelines import pipeline
 
     reference = pipeline("named-entity-recognition", model=str(model_dir), device="cpu")
-    pool = pool or RaNERModelPool(model_dir, pool_size=1, engine_config=PIPELINE_READING)
+    pool = pool or RaNERModelPool(model_dir, pool_size=1, engine_config=PIPELINE_READING, extra_types=())
     report = ParityReport()
     for text, ours in zip(texts, pool.predict_batch(list(texts)), strict=True):
         try:

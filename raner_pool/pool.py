@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from raner_pool import threads
 from raner_pool.backends import Backend
@@ -21,6 +22,7 @@ from raner_pool.engine import EngineConfig, NEREngine, check_texts
 from raner_pool.entities import Entity, confident
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 from raner_pool.loading import load_model, settle_batch_budget
+from raner_pool.recognizers import EXTRA_TYPES, RuleSet
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,17 @@ class PoolConfig:
     """Threads per forward pass; None: the cores divided by every open pool's instances (raner_pool.threads)."""
     retune: bool = False
     """Time backend="auto" and the batch budget anew, even when they were timed for this model and machine before."""
+    extra_types: tuple[str, ...] = EXTRA_TYPES
+    """Types found by rules after the model (raner_pool.recognizers): TIME, MONEY, PERCENT, TITLE; () for none."""
+
+
+def resolve_reference(reference_time: datetime | None) -> datetime:
+    """The time relative expressions are resolved against: the one given (a naive one is local time), or now."""
+    if reference_time is None:
+        return datetime.now().astimezone()
+    if not isinstance(reference_time, datetime):
+        raise TypeError(f"reference_time must be a datetime, not {type(reference_time).__name__}")
+    return reference_time.astimezone() if reference_time.tzinfo is None else reference_time
 
 
 @dataclass(frozen=True)
@@ -82,14 +95,17 @@ class RaNERModelPool:
         dtype: str = "float32",
         torch_threads: int | None = None,
         retune: bool = False,
+        extra_types: Sequence[str] = EXTRA_TYPES,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
+        self.rules = RuleSet(extra_types)
+        """The recognisers of the extra types, run after the model on every call."""
         self.config = PoolConfig(
             str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching, dtype,
-            torch_threads, retune,
+            torch_threads, retune, self.rules.types,
         )
         self.threads = threads.pool_opened(pool_size, torch_threads)
         """Threads per forward pass when the pool opened (process-wide; other pools opening later may lower it)."""
@@ -130,24 +146,38 @@ class RaNERModelPool:
         """The model's tag labels, in label-id order."""
         return list(self.backend.labels)
 
+    @property
+    def entity_types(self) -> list[str]:
+        """Every type this pool returns: the model's (from its labels), then the extra types."""
+        model_types = dict.fromkeys(label.split("-", 1)[1] for label in self.backend.labels if "-" in label)
+        return [*model_types, *(t for t in self.rules.types if t not in model_types)]
+
     def checkout(self, timeout: float | None = None) -> AbstractContextManager[NEREngine]:
         """Borrow an instance, waiting up to `timeout` seconds (None: forever); it is always returned."""
         return self._checkout(timeout, count=True)
 
-    def predict(self, text: str, timeout: float | None = None, *, min_prob: float = 0.0) -> list[Entity]:
+    def predict(
+        self, text: str, timeout: float | None = None, *, min_prob: float = 0.0, reference_time: datetime | None = None
+    ) -> list[Entity]:
         """Entities of `text`, run on the next free instance (or in the next shared batch); with `min_prob`,
-        only those the model is at least that sure of."""
-        return self.predict_batch([text], timeout, min_prob=min_prob)[0]
+        only those the model is at least that sure of. Relative times (明天, 上周五) are resolved against
+        `reference_time` (default: now, in this machine's time zone)."""
+        return self.predict_batch([text], timeout, min_prob=min_prob, reference_time=reference_time)[0]
 
     def predict_batch(
-        self, texts: Sequence[str], timeout: float | None = None, *, min_prob: float = 0.0
+        self, texts: Sequence[str], timeout: float | None = None, *, min_prob: float = 0.0,
+        reference_time: datetime | None = None,
     ) -> list[list[Entity]]:
-        """Entities of each text, in order: from the cache, on one instance, or in shared batches; with
-        `min_prob`, only those with `prob` at least that."""
+        """Entities of each text, in order: the model's from the cache, on one instance, or in shared batches,
+        then the extra types' (resolved against `reference_time`, default now); with `min_prob`, only those with
+        `prob` at least that."""
         check_texts(texts)
         confident([], min_prob)  # a bad threshold is refused before any work
+        reference = resolve_reference(reference_time)
         try:
             results = self._cached(texts, timeout) if self.cache is not None else self._compute(texts, timeout)
+            if self.rules.types:  # after the cache: it holds the model's answers, never a resolved relative time
+                results = [self.rules.apply(text, found, reference) for text, found in zip(texts, results, strict=True)]
         except BaseException:
             self._count(served=False)
             raise

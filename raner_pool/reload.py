@@ -58,7 +58,7 @@ def build_pool(spec: ModelSpec, retune: bool = False) -> RaNERModelPool:
     pool = RaNERModelPool(
         spec.model, spec.pool_size, backend=spec.backend, device=spec.device, dtype=spec.dtype,
         max_waiting=spec.max_waiting, batching=batching, cache=open_cache(spec.cache_size, spec.cache_url or None),
-        retune=retune,
+        retune=retune, extra_types=spec.extra_types,
     )
     try:
         for _ in range(spec.pool_size):

@@ -69,18 +69,26 @@ def test_another_model_or_other_threads_are_timed_anew(tiny_model_dir: Path, oth
 
 def test_an_unreadable_or_malformed_stored_choice_is_timed_again(tiny_model_dir: Path, fresh_cache: Path,
                                                                 caplog: pytest.LogCaptureFixture):
-    with auto_pool(tiny_model_dir):
+    store = fresh_cache / "choices"
+    with RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto"):
         pass
-    runtime_file, budget_file = sorted((fresh_cache / "choices").iterdir(), key=lambda p: not p.name.startswith("r"))
+    [runtime_file] = store.iterdir()
     runtime_file.write_text("{ not json", encoding="utf-8")
+    with caplog.at_level(logging.WARNING), RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto") as pool:
+        assert pool.backend_choice is not None and not pool.backend_choice.reused
+    assert "unreadable stored choice" in caplog.text
+    json.loads(runtime_file.read_text(encoding="utf-8"))  # written anew, whole
+
+    with RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig()):  # a named runtime: one key
+        pass
+    [budget_file] = [path for path in store.iterdir() if path.name.startswith("batch-budget")]
     stored = json.loads(budget_file.read_text(encoding="utf-8"))
     del stored["value"]["timings"]
     budget_file.write_text(json.dumps(stored), encoding="utf-8")
-    with caplog.at_level(logging.WARNING), auto_pool(tiny_model_dir) as pool:
-        assert pool.backend_choice is not None and not pool.backend_choice.reused
+    with caplog.at_level(logging.WARNING), RaNERModelPool(tiny_model_dir, pool_size=1,
+                                                          batching=BatchingConfig()) as pool:
         assert pool.batch_budget is not None and not pool.batch_budget.reused and pool.batch_budget.timings
-    assert "unreadable stored choice" in caplog.text and "malformed stored batch-budget" in caplog.text
-    json.loads(runtime_file.read_text(encoding="utf-8"))  # written anew, whole
+    assert "malformed stored batch-budget" in caplog.text
 
 
 def test_a_store_that_cannot_be_written_only_costs_a_slower_start(tiny_model_dir: Path, tmp_path: Path,

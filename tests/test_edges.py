@@ -51,16 +51,18 @@ def test_no_entity_crosses_a_sentence_end_in_joined_msra_sentences(default_pool:
     pairs = [a + b for a, b in itertools.pairwise(sentences) if a.endswith("。")]
     assert len(pairs) > 100
     for text, entities in zip(pairs, default_pool.predict_batch(pairs), strict=True):
-        assert_clean(text, entities)
+        assert_clean(text, [e for e in entities if e.source == "model"])  # 12％ keeps its sign: a rule's span
 
 
 def test_a_text_of_several_sentences_reads_as_its_sentences_one_by_one(default_pool: RaNERModelPool):
+    """The model's reading; the rules read a long text in pieces of several sentences (raner_pool.recognizers)."""
     sentences = [s.text for s in load_msra("test", 400) if s.text.endswith("。")][:150]
     expected, offset = [], 0
     for sentence, found in zip(sentences, default_pool.predict_batch(sentences), strict=True):
-        expected += [(e.type, e.start + offset, e.end + offset, e.span, e.prob) for e in found]
+        expected += [(e.type, e.start + offset, e.end + offset, e.span, e.prob) for e in found if e.source == "model"]
         offset += len(sentence)
-    joined = [(e.type, e.start, e.end, e.span, e.prob) for e in default_pool.predict("".join(sentences))]
+    joined = [(e.type, e.start, e.end, e.span, e.prob) for e in default_pool.predict("".join(sentences))
+              if e.source == "model"]
     assert len(expected) > 30
     assert [e[:4] for e in joined] == [e[:4] for e in expected]
     assert [e[4] for e in joined] == pytest.approx([e[4] for e in expected], abs=1e-4)

@@ -10,13 +10,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "raner_pool"
 
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "entities", "crf", "edges", "tagging", "tokenization", "windows", "modeldir", "threads", "ports",
-     "hub", "precision", "cache", "corpus", "evaluation", "model_specs"),
-    ("backends",),  # runtimes: know nothing of the engine that runs them
+     "hub", "precision", "cache", "corpus", "evaluation"),
+    ("backends", "recognizers"),  # runtimes (they know nothing of the engine that runs them); rule recognisers
     ("engine",),
     ("batching", "choices"),  # what needs a working engine: batches, the runtime and batch-budget choices
     ("loading",),  # a model and its timed choices, as a pool gets them
     ("pool",),
-    ("reload", "parity"),
+    ("reload", "parity", "model_specs"),
     ("registry",),
     ("distributed", "raycluster", "server", "cli", ""),  # "": the package's public face, raner_pool/__init__.py
 )

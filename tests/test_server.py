@@ -129,8 +129,51 @@ def test_hf_format(client: httpx.Client):
     response = client.post("/ner?format=hf", json={"text": README_TEXT})
     assert response.json()["data"][1] == {
         "entity_group": "PER", "score": pytest.approx(response.json()["data"][1]["score"]),
-        "word": "马云", "start": 9, "end": 11,
+        "word": "马云", "start": 9, "end": 11, "value": None, "source": "model",
     }
+
+
+DESIGN_SENTENCE = "2023年11月2日晚上8点，腾讯总裁刘炽平在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。"
+
+
+def test_the_extra_types_with_values_a_reference_time_and_a_types_filter(client: httpx.Client):
+    body = client.post("/ner", json={"text": "明天下午3点，腾讯总裁宣布追加投资2.8亿美元，同比增长百分之二十。",
+                                     "reference_time": "2024-03-15T10:00:00+08:00"}).json()
+    assert body["reference_time"] == "2024-03-15T10:00:00+08:00"
+    by_type = {e["type"]: e for e in body["data"]}
+    assert by_type["TIME"]["span"] == "明天下午3点" and by_type["TIME"]["source"] == "rule"
+    assert by_type["TIME"]["value"] == {"kind": "point", "start": "2024-03-16T15:00:00+08:00",
+                                        "end": "2024-03-16T15:59:59+08:00", "grain": "hour"}
+    assert by_type["MONEY"]["value"] == {"amount": "280000000", "currency": "USD", "approx": None}
+    assert by_type["PERCENT"]["value"] == {"fraction": 0.2, "approx": None}
+    assert (by_type["TITLE"]["span"], by_type["TITLE"]["color"]) == ("总裁", "blue")
+    assert by_type["ORG"]["source"] == "model" and by_type["ORG"]["value"] is None
+    filtered = client.post("/ner/batch", json={"texts": [DESIGN_SENTENCE], "types": ["TIME", "MONEY"]}).json()
+    assert [e["type"] for e in filtered["data"][0]] == ["TIME", "MONEY"]
+    assert filtered["reference_time"]  # now, in the server's zone
+    hf = client.post("/ner?format=hf", json={"text": DESIGN_SENTENCE, "types": ["PERCENT"]}).json()["data"]
+    assert hf == [{"entity_group": "PERCENT", "score": 1.0, "word": "百分之二十", "start": 44, "end": 49,
+                   "value": {"fraction": 0.2, "approx": None}, "source": "rule"}]
+
+
+def test_models_list_their_types(client: httpx.Client):
+    health = {m["name"]: m for m in client.get("/health").json()["models"]}
+    assert health["raner-default"]["types"] == ["PER", "LOC", "ORG", "TIME", "MONEY", "PERCENT", "TITLE"]
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert listed["raner-default"]["types"] == health["raner-default"]["types"]
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"text": "明天", "reference_time": "next tuesday"}, "reference_time"),
+    ({"text": "明天", "reference_time": 1700000000}, "reference_time"),
+    ({"text": "明天", "types": ["TIME", "DATE"]}, "types[1]"),
+    ({"texts": ["明天"], "types": "TIME"}, "types"),
+])
+def test_a_bad_reference_time_or_type_is_422_naming_the_field(client: httpx.Client, body: dict[str, Any],
+                                                              param: str):
+    response = client.post("/ner/batch" if "texts" in body else "/ner", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == param
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------

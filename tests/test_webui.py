@@ -16,7 +16,8 @@ from .server_process import STOP_AT_ONCE, RunningServer, running_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 README_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
-COLORS = {"PER": "rgb(255, 59, 92)", "LOC": "rgb(0, 240, 255)", "ORG": "rgb(255, 230, 0)"}
+COLORS = {"PER": "rgb(255, 59, 92)", "LOC": "rgb(0, 240, 255)", "ORG": "rgb(255, 230, 0)", "TITLE": "rgb(61, 123, 255)",
+          "TIME": "rgb(57, 255, 20)", "MONEY": "rgb(255, 159, 28)", "PERCENT": "rgb(255, 77, 240)"}
 
 XSS_PAYLOADS = [
     "<script>window.__xss = 1</script>马云",
@@ -111,7 +112,7 @@ def test_highlights_colours_counts_and_screenshot(page: Page, server: RunningSer
         "国务院总理李克强在中南海会见了联合国秘书长古特雷斯。",
     ])
     expected = api_entities(server, text)
-    assert {e["type"] for e in expected} == {"PER", "LOC", "ORG"}
+    assert {e["type"] for e in expected} == {"PER", "LOC", "ORG", "TITLE"}  # 总理, 秘书长
     detect(page, text)
     found = marks(page)
     assert [(m["type"], m["text"]) for m in found] == [(e["type"], e["span"]) for e in expected]
@@ -126,6 +127,22 @@ def test_highlights_colours_counts_and_screenshot(page: Page, server: RunningSer
     expect(page.get_by_test_id("timing")).to_contain_text("ms")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webui-result.png"), full_page=True)
+
+
+def test_values_of_the_extra_types_show_on_hover_and_focus(page: Page, server: RunningServer):
+    text = "2023年11月2日晚上8点，腾讯总裁刘炽平在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。"
+    detect(page, text)
+    found = {m["text"]: m for m in marks(page)}
+    assert {found[s]["type"] for s in ("2023年11月2日晚上8点", "总裁", "2.8亿美元", "百分之二十")} == {
+        "TIME", "TITLE", "MONEY", "PERCENT"}
+    assert "2023-11-02 20:00 — 20:59" in found["2023年11月2日晚上8点"]["title"]
+    assert "USD 280,000,000" in found["2.8亿美元"]["title"] and "20%" in found["百分之二十"]["title"]
+    assert all(found[s]["bg"] == COLORS[found[s]["type"]] for s in found)
+    page.get_by_test_id("result").locator("mark.entity").first.focus()
+    for _ in range(3):  # the marks with a value are in the tab order, in text order
+        label = page.evaluate("document.activeElement.getAttribute('aria-label') || ''")
+        assert label.split(":")[0] in ("2023年11月2日晚上8点", "2.8亿美元", "百分之二十"), label
+        page.keyboard.press("Tab")
 
 
 def test_the_confidence_slider_hides_doubtful_entities(page: Page, server: RunningServer):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from raner_pool.entities import Entity, confident
 from raner_pool.model_specs import ModelSpec
+from raner_pool.pool import resolve_reference
 from raner_pool.server.errors import documented_errors
 from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
 from raner_pool.server.service import Service, entity_json, hf_entity_json
@@ -44,9 +45,11 @@ def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY) -> di
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
-    [entities] = confident(service.entities(request, spec, [body.text]), body.min_prob)
+    types = service.check_types(spec, body.types)
+    reference = resolve_reference(body.reference_time)
+    [entities] = confident(service.entities(request, spec, [body.text], reference, types), body.min_prob)
     return {"success": True, "model": spec.name, "model_version": request.state.model_version,
-            "data": _render(spec, entities, format),
+            "reference_time": reference.isoformat(), "data": _render(spec, entities, format),
             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}
 
 
@@ -56,7 +59,9 @@ def ner_batch(body: BatchNERRequest, request: Request, format: Format = FORMAT_Q
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
-    results = confident(service.entities(request, spec, body.texts), body.min_prob)
+    types = service.check_types(spec, body.types)
+    reference = resolve_reference(body.reference_time)
+    results = confident(service.entities(request, spec, body.texts, reference, types), body.min_prob)
     return {"success": True, "model": spec.name, "model_version": request.state.model_version,
-            "data": [_render(spec, r, format) for r in results],
+            "reference_time": reference.isoformat(), "data": [_render(spec, r, format) for r in results],
             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}

@@ -55,7 +55,8 @@ def list_models(request: Request) -> dict[str, Any]:
     created = request.app.state.started
     return {"object": "list", "data": [
         {"id": spec.name, "object": "model", "created": created, "owned_by": "raner-pool",
-         "model_version": slot.version} for spec, slot in service.models.entries()
+         "model_version": slot.version, "types": slot.pool.entity_types if slot.pool is not None else None}
+        for spec, slot in service.models.entries()
     ]}
 
 

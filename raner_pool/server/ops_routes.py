@@ -30,6 +30,7 @@ def health(request: Request) -> dict[str, Any]:
             "serving_backend": pool.backend.kind if pool is not None else None,
             "backend_choice": choice.to_dict() if choice is not None else None,
             "batch_budget": budget.to_dict() if budget is not None else None,
+            "types": pool.entity_types if pool is not None else None,
             "device": spec.device, "ready": pool is not None, "version": slot.version, "error": slot.failure,
             "last_reload": slot.last_reload, "pool": asdict(pool.stats()) if pool is not None else None,
         })

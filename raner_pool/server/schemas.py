@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 EXAMPLE_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
 MIN_PROB_HELP = "Only entities whose prob is at least this (0 to 1): higher trades recall for precision."
+REFERENCE_HELP = ("ISO 8601 time that relative times (明天, 上周五) are resolved against; without a zone it is the "
+                  "server's local time. Default: now, in the server's time zone.")
+
+
+def _iso_string(value: object) -> object:
+    """JSON carries a time as an ISO 8601 string; pydantic would also take a number as a Unix time, which the
+    schema does not document."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string, e.g. 2024-03-15T10:00:00+08:00")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_string)]
+TYPES_HELP = "Only entities of these types (e.g. [\"TIME\", \"MONEY\"]); default: every type the model serves."
 
 
 class NERRequest(BaseModel):
@@ -15,6 +30,8 @@ class NERRequest(BaseModel):
                             examples=[EXAMPLE_TEXT])
     model: StrictStr | None = Field(None, description="A registry name or alias; default: the first model.")
     min_prob: float = Field(0.0, ge=0.0, le=1.0, strict=True, description=MIN_PROB_HELP)
+    reference_time: IsoDatetime | None = Field(None, description=REFERENCE_HELP)
+    types: list[StrictStr] | None = Field(None, description=TYPES_HELP)
 
 
 class BatchNERRequest(BaseModel):
@@ -22,6 +39,8 @@ class BatchNERRequest(BaseModel):
                                    examples=[[EXAMPLE_TEXT, "据说，刘德华平时生活在香港。"]])
     model: StrictStr | None = None
     min_prob: float = Field(0.0, ge=0.0, le=1.0, strict=True, description=MIN_PROB_HELP)
+    reference_time: IsoDatetime | None = Field(None, description=REFERENCE_HELP)
+    types: list[StrictStr] | None = Field(None, description=TYPES_HELP)
 
 
 class EntityOut(BaseModel):
@@ -29,7 +48,12 @@ class EntityOut(BaseModel):
     start: int = Field(description="code-point offset of the first character")
     end: int = Field(description="code-point offset after the last character: span == text[start:end]")
     span: str
-    prob: float = Field(description="the model's confidence: the lowest CRF marginal over the span's characters")
+    prob: float = Field(description="the model's confidence: the lowest CRF marginal over the span's characters "
+                                    "(1.0 for entities found by rules)")
+    value: dict[str, Any] | None = Field(None, description="the normalised value: MONEY {amount, currency, approx}, "
+                                         "PERCENT {fraction, approx}, TIME {kind, start, end, grain} (ISO 8601); "
+                                         "null for PER, LOC, ORG and TITLE")
+    source: Literal["model", "rule", "dictionary", "pattern"] = Field("model", description="what found it")
     color: str = Field(description="display colour of the type, from the model's registry entry")
 
 
@@ -41,16 +65,22 @@ class HFEntityOut(BaseModel):
     word: str
     start: int
     end: int
+    value: dict[str, Any] | None = None
+    source: Literal["model", "rule", "dictionary", "pattern"] = "model"
 
 
 MODEL_VERSION = Field(description="content hash of the weights and config that produced the answer "
                                   "(also in the X-Model-Version header)")
 
 
+REFERENCE_USED = Field(description="the time relative times were resolved against (ISO 8601)")
+
+
 class NERResponse(BaseModel):
     success: Literal[True] = True
     model: str
     model_version: str = MODEL_VERSION
+    reference_time: str = REFERENCE_USED
     data: list[EntityOut] | list[HFEntityOut]
     elapsed_ms: float
 
@@ -59,6 +89,7 @@ class BatchNERResponse(BaseModel):
     success: Literal[True] = True
     model: str
     model_version: str = MODEL_VERSION
+    reference_time: str = REFERENCE_USED
     data: list[list[EntityOut]] | list[list[HFEntityOut]]
     elapsed_ms: float
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -12,7 +13,7 @@ from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 from raner_pool.model_specs import ModelSpec
-from raner_pool.pool import RaNERModelPool
+from raner_pool.pool import RaNERModelPool, resolve_reference
 from raner_pool.registry import ModelRegistry, UnknownModel
 from raner_pool.reload import ModelUnavailable
 from raner_pool.server.errors import APIError
@@ -74,28 +75,56 @@ class Service:
         self, request: Request, spec: ModelSpec, texts: Sequence[str], work: Callable[[NEREngine], T]
     ) -> T:
         """Run `work` on one checked-out instance of the model, within its deadline."""
-        def checked_out(pool: RaNERModelPool) -> T:
-            asked = time.perf_counter()
-            with pool.checkout(timeout=spec.request_timeout_s) as engine:
-                self.metrics.queue_wait.labels(spec.name).observe(time.perf_counter() - asked)
-                self.metrics.batch_size.labels(spec.name).observe(1)
-                return work(engine)
+        return self.run(request, spec, texts, lambda pool: self._checked_out(pool, spec, work))
 
-        return self.run(request, spec, texts, checked_out)
+    def _checked_out(self, pool: RaNERModelPool, spec: ModelSpec, work: Callable[[NEREngine], T]) -> T:
+        asked = time.perf_counter()
+        with pool.checkout(timeout=spec.request_timeout_s) as engine:
+            self.metrics.queue_wait.labels(spec.name).observe(time.perf_counter() - asked)
+            self.metrics.batch_size.labels(spec.name).observe(1)
+            return work(engine)
 
-    def entities(self, request: Request, spec: ModelSpec, texts: Sequence[str]) -> list[list[Entity]]:
-        """Entities of each text: through the shared micro-batches, or on one instance when batching is off."""
-        if not spec.batching:
-            return self.on_engine(request, spec, texts, lambda engine: engine.predict_batch(texts))
-        return self.run(request, spec, texts, lambda pool: pool.predict_batch(texts, timeout=spec.request_timeout_s))
+    def entities(
+        self, request: Request, spec: ModelSpec, texts: Sequence[str], reference: datetime | None = None,
+        types: Collection[str] | None = None,
+    ) -> list[list[Entity]]:
+        """Entities of each text (of `types` only, when given): through the shared micro-batches, or on one
+        instance when batching is off; relative times resolved against `reference` (default now)."""
+        def on_one_instance(pool: RaNERModelPool) -> list[list[Entity]]:
+            found = self._checked_out(pool, spec, lambda engine: engine.predict_batch(texts))
+            when = resolve_reference(reference)
+            return [pool.rules.apply(text, entities, when) for text, entities in zip(texts, found, strict=True)]
+
+        if spec.batching:
+            results = self.run(request, spec, texts, lambda pool: pool.predict_batch(
+                texts, timeout=spec.request_timeout_s, reference_time=reference))
+        else:
+            results = self.run(request, spec, texts, on_one_instance)
+        return results if types is None else [[e for e in found if e.type in types] for found in results]
+
+    def entity_types(self, spec: ModelSpec) -> list[str]:
+        """The types the model's serving pool returns (none while it loads)."""
+        pool = self.models.slot(spec.name).pool
+        return pool.entity_types if pool is not None else []
+
+    def check_types(self, spec: ModelSpec, types: list[str] | None) -> set[str] | None:
+        """A request's `types` filter as a set, or a 422 naming the first type the model does not serve."""
+        if types is None:
+            return None
+        served = self.entity_types(spec)
+        for index, name in enumerate(types):
+            if served and name not in served:
+                raise APIError(422, "unknown_type", f"types[{index}] is {name!r}, which model {spec.name!r} does not "
+                               f"serve; it serves {', '.join(served)}", param=f"types[{index}]")
+        return set(types)
 
 
-def entity_json(spec: ModelSpec, entity: Entity) -> dict[str, str | int | float]:
+def entity_json(spec: ModelSpec, entity: Entity) -> dict[str, Any]:
     """An entity as /ner returns it: ModelScope's keys plus the type's colour."""
     return {**entity.to_dict(), "color": spec.color(entity.type)}
 
 
-def hf_entity_json(entity: Entity) -> dict[str, str | int | float]:
-    """An entity in transformers' aggregated pipeline shape."""
-    return {"entity_group": entity.type, "score": entity.prob, "word": entity.span,
-            "start": entity.start, "end": entity.end}
+def hf_entity_json(entity: Entity) -> dict[str, Any]:
+    """An entity in transformers' aggregated pipeline shape, with our value and source."""
+    return {"entity_group": entity.type, "score": entity.prob, "word": entity.span, "start": entity.start,
+            "end": entity.end, "value": entity.value, "source": entity.source}

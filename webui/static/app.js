@@ -2,7 +2,7 @@
 // Safety: user text only ever reaches the page as Text nodes (textContent / splitText), never as HTML.
 "use strict";
 
-const TYPE_NAMES = { PER: "人名", LOC: "地名", ORG: "机构名" };
+const TYPE_NAMES = { PER: "人名", LOC: "地名", ORG: "机构名", TIME: "时间", MONEY: "金额", PERCENT: "百分比", TITLE: "职位" };
 const NAMED_COLORS = new Set(["red", "cyan", "yellow", "white", "orange", "green", "blue", "magenta", "purple", "pink"]);
 const SAFE_CSS_COLOR = /^(#[0-9a-f]{3,8}|[a-z]{3,20})$/i;
 
@@ -59,6 +59,31 @@ function renderHighlights(container, text, entities) {
   }
 }
 
+/** The normalised value of a TIME, MONEY or PERCENT entity in words a reader checks at a glance; "" for none. */
+function describeValue(entity) {
+  const v = entity.value;
+  if (!v || typeof v !== "object") return "";
+  if (entity.type === "MONEY" && typeof v.amount === "string") {
+    const [whole, fraction] = v.amount.split(".");
+    const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    const approx = { about: "≈ ", over: "> ", under: "< " }[v.approx] || "";
+    return `${approx}${v.currency || ""} ${grouped}${fraction ? "." + fraction : ""}`;
+  }
+  if (entity.type === "PERCENT" && typeof v.fraction === "number") {
+    return `${+(v.fraction * 100).toFixed(6)}%`;
+  }
+  if (entity.type === "TIME") {
+    if (typeof v.duration === "string") return `${v.kind} ${v.duration}`;
+    if (typeof v.start === "string" && typeof v.end === "string") {
+      const start = v.start.slice(0, 16).replace("T", " ");
+      const end = v.end.slice(0, 16).replace("T", " ");
+      const sameDay = start.slice(0, 10) === end.slice(0, 10);
+      return `${start} — ${sameDay ? end.slice(11) : end}${v.every ? " (every " + v.every + ")" : ""}`;
+    }
+  }
+  return "";
+}
+
 function entityMark(entity, spanText) {
   const mark = document.createElement("mark");
   mark.className = "entity";
@@ -68,7 +93,12 @@ function entityMark(entity, spanText) {
   if (NAMED_COLORS.has(color)) mark.classList.add(`entity-${color}`);
   else if (SAFE_CSS_COLOR.test(color)) mark.style.setProperty("--entity-color", color);
   const prob = typeof entity.prob === "number" ? entity.prob.toFixed(3) : "?";
-  mark.title = `${entity.type} ${TYPE_NAMES[entity.type] || ""} · p=${prob}`;
+  const value = describeValue(entity);
+  mark.title = `${entity.type} ${TYPE_NAMES[entity.type] || ""} · ${value ? value + " · " : ""}p=${prob}`;
+  if (value) {  // reachable by keyboard: the value is read out on focus
+    mark.tabIndex = 0;
+    mark.setAttribute("aria-label", `${spanText}: ${TYPE_NAMES[entity.type] || entity.type} ${value}`);
+  }
   mark.textContent = spanText;
   if (hiddenTypes.has(entity.type)) mark.classList.add("entity-hidden");
   return mark;
