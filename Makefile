@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/over_http.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/extra_types.py
+	$(BIN)/python bench/dictionaries.py
 
 # lines/s of `annotate --ray` on a 1-node and a 2-node Ray cluster on this machine (both share its cores);
 # writes artifacts/bench/distributed.md. Not part of `make test`.

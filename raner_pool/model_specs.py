@@ -64,6 +64,11 @@ class ModelSpec:
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
     extra_types: tuple[str, ...] = EXTRA_TYPES
     """Types found by rules after the model (raner_pool.recognizers); [] for the model's types alone."""
+    dictionaries: tuple[str, ...] = ()
+    """Dictionary files (TSV or JSONL: term, type, id, override), matched after the model; relative paths are
+    read from the registry file's dir. Part of the model's version: an edited one is reloaded like new weights."""
+    patterns: tuple[str, ...] = ()
+    """Pattern files (TSV or JSONL: regular expression, type, id, override), likewise."""
 
     def color(self, entity_type: str) -> str:
         """Display colour of an entity type; types without one are white."""
@@ -73,7 +78,7 @@ class ModelSpec:
 SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int, "cache_size": int,
     "request_timeout_s": (int, float), "max_wait_ms": (int, float), "watch_s": (int, float), "batching": bool,
-    "aliases": list, "colors": dict, "extra_types": list,
+    "aliases": list, "colors": dict, "extra_types": list, "dictionaries": list, "patterns": list,
 }
 DEFAULT_SPEC = ModelSpec(name="raner-default", model="default", aliases=("default",))
 
@@ -103,7 +108,10 @@ def _spec(name: str, table: Any, path: Path) -> ModelSpec:
         expected = SETTING_TYPES.get(key, str)
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise RegistryConfigError(f"{path}: models.{name}.{key} has the wrong type ({type(value).__name__})")
-        values[key] = tuple(cast(list[str], value)) if key in ("aliases", "extra_types") else value
+        if key in ("dictionaries", "patterns"):  # relative to the registry file, wherever the server runs
+            value = [str((Path(path).parent / str(item)).resolve()) for item in cast(list[object], value)]
+        values[key] = tuple(cast(list[str], value)) if key in ("aliases", "extra_types", "dictionaries",
+                                                                "patterns") else value
     if "extra_types" in values:
         try:
             check_extra_types(values["extra_types"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import queue
 import threading
@@ -11,6 +12,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from raner_pool import threads
 from raner_pool.backends import Backend
@@ -23,6 +25,7 @@ from raner_pool.entities import Entity, confident
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 from raner_pool.loading import load_model, settle_batch_budget
 from raner_pool.recognizers import EXTRA_TYPES, RuleSet
+from raner_pool.recognizers.user_rules import files_digest
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,14 @@ class PoolConfig:
     """Time backend="auto" and the batch budget anew, even when they were timed for this model and machine before."""
     extra_types: tuple[str, ...] = EXTRA_TYPES
     """Types found by rules after the model (raner_pool.recognizers): TIME, MONEY, PERCENT, TITLE; () for none."""
+
+
+def version_with_rules(model_version: str, rule_files: Sequence[Path]) -> str:
+    """The model's version, or with dictionary and pattern files a hash of it and their contents: an edited
+    dictionary is a new version (what reloads and `watch_s` compare)."""
+    if not rule_files:
+        return model_version
+    return hashlib.sha256(f"{model_version}:{files_digest(rule_files)}".encode()).hexdigest()[:16]
 
 
 def resolve_reference(reference_time: datetime | None) -> datetime:
@@ -96,13 +107,16 @@ class RaNERModelPool:
         torch_threads: int | None = None,
         retune: bool = False,
         extra_types: Sequence[str] = EXTRA_TYPES,
+        dictionaries: Sequence[str | os.PathLike[str]] = (),
+        patterns: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
-        self.rules = RuleSet(extra_types)
-        """The recognisers of the extra types, run after the model on every call."""
+        rule_files = [Path(p) for p in (*dictionaries, *patterns)]
+        self.rules = RuleSet(extra_types, [Path(p) for p in dictionaries], [Path(p) for p in patterns])
+        """The recognisers of the extra types and the users' dictionaries and patterns, run after the model."""
         self.config = PoolConfig(
             str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching, dtype,
             torch_threads, retune, self.rules.types,
@@ -117,8 +131,9 @@ class RaNERModelPool:
         self.backend: Backend = loaded.backend
         self.backend_choice: BackendChoice | None = loaded.choice
         """Why backend="auto" serves with this runtime, and whether that was timed now or reused; None if named."""
-        self.version = loaded.version
-        """A short content hash of the weights and config: which weights produced an answer."""
+        self.version = version_with_rules(loaded.version, rule_files)
+        """A short content hash of the weights and config (and of the dictionary and pattern files, if any):
+        which model produced an answer."""
         self.batch_budget: BatchBudget | None = None
         """The batch budget the workers use (batching only), with the warm-up timings it was chosen from."""
         engine_config = self.config.engine
@@ -150,7 +165,7 @@ class RaNERModelPool:
     def entity_types(self) -> list[str]:
         """Every type this pool returns: the model's (from its labels), then the extra types."""
         model_types = dict.fromkeys(label.split("-", 1)[1] for label in self.backend.labels if "-" in label)
-        return [*model_types, *(t for t in self.rules.types if t not in model_types)]
+        return [*model_types, *(t for t in (*self.rules.types, *self.rules.user_types) if t not in model_types)]
 
     def checkout(self, timeout: float | None = None) -> AbstractContextManager[NEREngine]:
         """Borrow an instance, waiting up to `timeout` seconds (None: forever); it is always returned."""
@@ -176,7 +191,7 @@ class RaNERModelPool:
         reference = resolve_reference(reference_time)
         try:
             results = self._cached(texts, timeout) if self.cache is not None else self._compute(texts, timeout)
-            if self.rules.types:  # after the cache: it holds the model's answers, never a resolved relative time
+            if self.rules.active:  # after the cache: it holds the model's answers, never a resolved relative time
                 results = [self.rules.apply(text, found, reference) for text, found in zip(texts, results, strict=True)]
         except BaseException:
             self._count(served=False)

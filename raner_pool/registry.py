@@ -41,7 +41,7 @@ class RegistryReload:
 
 
 POOL_SETTINGS = ("model", "backend", "device", "dtype", "pool_size", "max_waiting", "batching", "max_wait_ms",
-                 "cache_size", "cache_url", "extra_types")
+                 "cache_size", "cache_url", "extra_types", "dictionaries", "patterns")
 """Spec fields a pool is built from: a change to one of them means a new pool; the others apply at once."""
 
 

@@ -16,13 +16,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from raner_pool.batching import BatchingConfig
 from raner_pool.cache import model_version, open_cache
 from raner_pool.errors import RaNERError
 from raner_pool.hub import resolve_model_dir
 from raner_pool.model_specs import ModelSpec
-from raner_pool.pool import RaNERModelPool
+from raner_pool.pool import RaNERModelPool, version_with_rules
 
 log = logging.getLogger(__name__)
 WARMUP_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
@@ -58,7 +59,7 @@ def build_pool(spec: ModelSpec, retune: bool = False) -> RaNERModelPool:
     pool = RaNERModelPool(
         spec.model, spec.pool_size, backend=spec.backend, device=spec.device, dtype=spec.dtype,
         max_waiting=spec.max_waiting, batching=batching, cache=open_cache(spec.cache_size, spec.cache_url or None),
-        retune=retune, extra_types=spec.extra_types,
+        retune=retune, extra_types=spec.extra_types, dictionaries=spec.dictionaries, patterns=spec.patterns,
     )
     try:
         for _ in range(spec.pool_size):
@@ -73,7 +74,8 @@ def build_pool(spec: ModelSpec, retune: bool = False) -> RaNERModelPool:
 def source_version(spec: ModelSpec, refresh: bool = False) -> str:
     """The version the model's source holds now (a content hash), without loading it; `refresh` asks the
     ModelScope hub for a newer revision of an id first (when online)."""
-    return model_version(resolve_model_dir(spec.model, refresh))
+    rule_files = [Path(p) for p in (*spec.dictionaries, *spec.patterns)]
+    return version_with_rules(model_version(resolve_model_dir(spec.model, refresh)), rule_files)
 
 
 class ModelSlot:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from raner_pool.entities import Entity
 from raner_pool.errors import RaNERError
@@ -65,13 +66,29 @@ def check_extra_types(types: Sequence[str]) -> tuple[str, ...]:
 
 class RuleSet:
     """The recognisers of `types`, a set of its own for every thread that calls (jionlp's extractors keep state
-    between the steps of one call, so two threads must never share one)."""
+    between the steps of one call, so two threads must never share one), and those of the users' dictionary and
+    pattern files (raner_pool.recognizers.user_rules), built once and shared: matching only reads them."""
 
-    def __init__(self, types: Sequence[str]) -> None:
+    def __init__(self, types: Sequence[str], dictionaries: Sequence[Path] = (),
+                 patterns: Sequence[Path] = ()) -> None:
+        from raner_pool.recognizers.user_rules import DictionaryRecognizer, PatternRecognizer
+
         self.types = check_extra_types(types)
         self._local = threading.local()
+        self._shared: list[DictionaryRecognizer | PatternRecognizer] = []
+        if dictionaries:
+            self._shared.append(DictionaryRecognizer(dictionaries))
+        if patterns:
+            self._shared.append(PatternRecognizer(patterns))
+        self.user_types = sorted({t for r in self._shared for t in r.types} - set(self.types))
+        """Types only the users' dictionaries and patterns give."""
         if self.types:  # imports and first-call set-up (jionlp's tables) at start, not in the first request
             self.apply(WARM_UP_TEXT, [], datetime.now().astimezone())
+
+    @property
+    def active(self) -> bool:
+        """Whether there is any rule to run."""
+        return bool(self.types or self._shared)
 
     def _recognizers(self) -> list[Recognizer]:
         recognizers: list[Recognizer] | None = getattr(self._local, "recognizers", None)
@@ -81,10 +98,10 @@ class RuleSet:
 
     def apply(self, text: str, model_entities: list[Entity], reference: datetime) -> list[Entity]:
         """The model's entities of `text` with the rules' merged in (merge.py), in text order."""
-        if not self.types or not text:
+        if not self.active or not text:
             return model_entities
         found = []
-        recognizers = self._recognizers()
+        recognizers = [*self._recognizers(), *self._shared]
         for offset, chunk in _chunks(text):
             for recognizer in recognizers:
                 if not recognizer.cue(chunk):

@@ -1,9 +1,10 @@
 """The one overlap policy between the model's entities and the rules' (README, "Entity types"):
 
-- the model's entities always stay, whole: a rule entity that overlaps one is dropped (nothing splits a model
-  entity);
-- rule entities never overlap each other: of overlapping ones the longer stays, then the one of the type listed
-  first in PRIORITY, then the earlier.
+- the model's entities stay, whole: a rule entity that overlaps one is dropped (nothing splits a model entity),
+  unless it comes from a user's dictionary or pattern entry marked `override`, which then replaces every model
+  entity it overlaps;
+- rule entities never overlap each other: overriding entries first, then the longer, then users' entries before
+  the built-in types, then the type listed first in PRIORITY, then the earlier.
 """
 
 from __future__ import annotations
@@ -13,27 +14,46 @@ import bisect
 from raner_pool.entities import Entity
 
 PRIORITY = ("MONEY", "PERCENT", "TIME", "TITLE")
+SOURCE_ORDER = ("dictionary", "pattern", "rule")
+
+
+def overrides(entity: Entity) -> bool:
+    """Whether a user's entry asked to win over the model."""
+    return entity.source in ("dictionary", "pattern") and bool(entity.value and entity.value.get("override"))
 
 
 def merge(model: list[Entity], rules: list[Entity]) -> list[Entity]:
     """The model's entities and the rule entities that fit beside them, in text order (n log n: a 1 MB text has
     hundreds of thousands of entities)."""
-    starts: list[int] = []
-    ends: list[int] = []  # of the same taken spans, which never overlap, so both lists stay sorted together
-    for entity in sorted(model, key=lambda e: e.start):
-        starts.append(entity.start)
-        ends.append(entity.end)
-    kept: list[Entity] = []
-
-    def rank(entity: Entity) -> tuple[int, int, int]:
+    def rank(entity: Entity) -> tuple[bool, int, int, int, int]:
         order = PRIORITY.index(entity.type) if entity.type in PRIORITY else len(PRIORITY)
-        return (-(entity.end - entity.start), order, entity.start)
+        source = SOURCE_ORDER.index(entity.source) if entity.source in SOURCE_ORDER else len(SOURCE_ORDER)
+        return (not overrides(entity), -(entity.end - entity.start), source, order, entity.start)
 
-    for entity in sorted(rules, key=rank):
-        at = bisect.bisect_right(starts, entity.start)
-        if (at and ends[at - 1] > entity.start) or (at < len(starts) and starts[at] < entity.end):
+    ordered = sorted(rules, key=rank)
+    winners = sorted(_fit([e for e in ordered if overrides(e)], [], []), key=lambda e: e.start)
+    starts = [e.start for e in winners]
+    ends = [e.end for e in winners]
+    kept_model = [e for e in model if not _overlaps(starts, ends, e)]
+    spans = sorted([*winners, *kept_model], key=lambda e: e.start)
+    others = _fit([e for e in ordered if not overrides(e)], [e.start for e in spans], [e.end for e in spans])
+    return sorted([*kept_model, *winners, *others], key=lambda e: (e.start, e.end))
+
+
+def _fit(candidates: list[Entity], starts: list[int], ends: list[int]) -> list[Entity]:
+    """The candidates, in order, that overlap neither the taken spans (sorted `starts`/`ends`) nor each other."""
+    kept = []
+    for entity in candidates:
+        if _overlaps(starts, ends, entity):
             continue
+        at = bisect.bisect_right(starts, entity.start)
         starts.insert(at, entity.start)
         ends.insert(at, entity.end)
         kept.append(entity)
-    return sorted([*model, *kept], key=lambda e: (e.start, e.end))
+    return kept
+
+
+def _overlaps(starts: list[int], ends: list[int], entity: Entity) -> bool:
+    """Whether `entity` overlaps one of the non-overlapping spans given by sorted `starts` and `ends`."""
+    at = bisect.bisect_right(starts, entity.start)
+    return bool((at and ends[at - 1] > entity.start) or (at < len(starts) and starts[at] < entity.end))
