@@ -20,7 +20,8 @@ from raner_pool.errors import RaNERError
 from raner_pool.recognizers import EXTRA_TYPES, check_extra_types
 
 DEFAULT_COLORS = {"PER": "red", "LOC": "cyan", "ORG": "yellow", "TIME": "green", "MONEY": "orange",
-                  "PERCENT": "magenta", "TITLE": "blue"}
+                  "PERCENT": "magenta", "TITLE": "blue", "PHONE": "pink", "EMAIL": "pink", "URL": "pink",
+                  "ID_CARD": "pink"}
 OTHER_COLOR = "white"
 
 

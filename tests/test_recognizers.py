@@ -124,6 +124,27 @@ def test_titles_are_the_position_with_its_rank_words(rules: RuleSet, text: str, 
     assert spans(rules, text, "TITLE") == titles
 
 
+def test_contact_types_are_off_by_default_and_normalised_when_named():
+    from raner_pool.recognizers import CONTACT_TYPES
+    from raner_pool.recognizers.contacts import valid_id_checksum
+
+    assert not set(CONTACT_TYPES) & set(EXTRA_TYPES)
+    text = ("请联系：13812345678 或 +86 139-1234-5678，座机010-12345678，邮箱 Zhang.San@Example.COM，"
+            "官网 https://www.Example.com/a?b=1。身份证11010519491231002X，错号110105194912310021。")
+    assert valid_id_checksum("11010519491231002X") and not valid_id_checksum("110105194912310021")
+    found = [(e.type, e.span, e.value) for e in RuleSet(CONTACT_TYPES).apply(text, [], REFERENCE)]
+    assert found == [
+        ("PHONE", "13812345678", {"e164": "+8613812345678"}),
+        ("PHONE", "+86 139-1234-5678", {"e164": "+8613912345678"}),
+        ("PHONE", "010-12345678", {"e164": "+861012345678"}),
+        ("EMAIL", "Zhang.San@Example.COM", {"address": "Zhang.San@example.com"}),
+        ("URL", "https://www.Example.com/a?b=1", {"url": "https://www.example.com/a?b=1"}),
+        ("ID_CARD", "11010519491231002X", {"id": "11010519491231002X", "region": "110105",
+                                           "birth_date": "1949-12-31"}),
+    ]
+    assert [e for e in RuleSet(EXTRA_TYPES).apply(text, [], REFERENCE) if e.type in CONTACT_TYPES] == []
+
+
 def test_the_model_wins_overlaps_and_rule_types_never_overlap_each_other():
     model = [Entity("ORG", 0, 4, "国庆中心", 0.9)]
     rule = [Entity("TIME", 0, 2, "国庆", 1.0, None, "rule"), Entity("MONEY", 5, 9, "3亿元多", 1.0, None, "rule"),

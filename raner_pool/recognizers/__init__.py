@@ -44,10 +44,27 @@ def _title() -> Recognizer:
     return TitleRecognizer()
 
 
-RECOGNIZERS: dict[str, Callable[[], Recognizer]] = {"TIME": _time, "MONEY": _money, "PERCENT": _percent,
-                                                     "TITLE": _title}
-EXTRA_TYPES = tuple(RECOGNIZERS)
-"""The types a pool can add to the model's, and the ones it adds by default."""
+def _contact(kind: str) -> Callable[[], Recognizer]:
+    def build() -> Recognizer:
+        from raner_pool.recognizers import contacts
+
+        classes: dict[str, Callable[[], Recognizer]] = {
+            "PHONE": contacts.PhoneRecognizer, "EMAIL": contacts.EmailRecognizer, "URL": contacts.UrlRecognizer,
+            "ID_CARD": contacts.IdCardRecognizer,
+        }
+        return classes[kind]()
+
+    return build
+
+
+RECOGNIZERS: dict[str, Callable[[], Recognizer]] = {
+    "TIME": _time, "MONEY": _money, "PERCENT": _percent, "TITLE": _title,
+    **{kind: _contact(kind) for kind in ("PHONE", "EMAIL", "URL", "ID_CARD")},
+}
+EXTRA_TYPES = ("TIME", "MONEY", "PERCENT", "TITLE")
+"""The types a pool adds to the model's by default."""
+CONTACT_TYPES = ("PHONE", "EMAIL", "URL", "ID_CARD")
+"""Off by default: each is turned on by naming it in `extra_types` (content moderation)."""
 CHUNK_CHARS = 512
 """Rules read a long text in pieces of about this many characters, cut after a sentence end."""
 WARM_UP_TEXT = "2023年11月2日晚上8点，腾讯总裁在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。"
@@ -60,7 +77,7 @@ def check_extra_types(types: Sequence[str]) -> tuple[str, ...]:
         raise RaNERError(f"extra_types takes a list of types, not the string {types!r}")
     for name in types:
         if name not in RECOGNIZERS:
-            raise RaNERError(f"unknown extra type {name!r}; choose from {', '.join(EXTRA_TYPES)}")
+            raise RaNERError(f"unknown extra type {name!r}; choose from {', '.join(RECOGNIZERS)}")
     return tuple(dict.fromkeys(types))
 
 
@@ -135,4 +152,4 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
         yield piece_start, text[piece_start:start]
 
 
-__all__ = ["EXTRA_TYPES", "RuleSet", "check_extra_types"]
+__all__ = ["CONTACT_TYPES", "EXTRA_TYPES", "RuleSet", "check_extra_types"]

@@ -13,7 +13,7 @@ import bisect
 
 from raner_pool.entities import Entity
 
-PRIORITY = ("MONEY", "PERCENT", "TIME", "TITLE")
+PRIORITY = ("ID_CARD", "PHONE", "EMAIL", "URL", "MONEY", "PERCENT", "TIME", "TITLE")
 SOURCE_ORDER = ("dictionary", "pattern", "rule")
 
 

@@ -2,12 +2,13 @@
 // Safety: user text only ever reaches the page as Text nodes (textContent / splitText), never as HTML.
 "use strict";
 
-const TYPE_NAMES = { PER: "人名", LOC: "地名", ORG: "机构名", TIME: "时间", MONEY: "金额", PERCENT: "百分比", TITLE: "职位" };
+const TYPE_NAMES = { PER: "人名", LOC: "地名", ORG: "机构名", TIME: "时间", MONEY: "金额", PERCENT: "百分比", TITLE: "职位",
+  PHONE: "电话", EMAIL: "邮箱", URL: "网址", ID_CARD: "身份证" };
 const NAMED_COLORS = new Set(["red", "cyan", "yellow", "white", "orange", "green", "blue", "magenta", "purple", "pink"]);
 const SAFE_CSS_COLOR = /^(#[0-9a-f]{3,8}|[a-z]{3,20})$/i;
 
 const SAMPLES = {
-  news: "阿里巴巴集团创始人马云在杭州出席了技术峰会。据说，刘德华平时生活在香港，但是他喜欢去北京钓鱼。",
+  news: "2023年11月2日晚上8点，腾讯总裁刘炽平在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。阿里巴巴集团创始人马云在杭州出席了技术峰会。据说，刘德华平时生活在香港，但是他喜欢去北京钓鱼。",
   article: [
     "新华社北京3月5日电 第十四届全国人民代表大会第二次会议5日上午在人民大会堂开幕。",
     "国务院总理李强作政府工作报告时表示，今年将继续推动长江经济带发展和粤港澳大湾区建设。",
@@ -81,6 +82,7 @@ function describeValue(entity) {
       return `${start} — ${sameDay ? end.slice(11) : end}${v.every ? " (every " + v.every + ")" : ""}`;
     }
   }
+  for (const field of ["e164", "address", "url", "id"]) if (typeof v[field] === "string") return v[field];
   return "";
 }
 
