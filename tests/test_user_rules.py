@@ -9,12 +9,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from raner_pool import RaNERModelPool
 from raner_pool.model_specs import RegistryConfigError, load_specs
 from raner_pool.recognizers.user_rules import RuleFileError
 from raner_pool.registry import ModelRegistry
+
+from .server_process import STOP_AT_ONCE, running_server
 
 TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会，会上发布了通义千问和通义千问2.0，订单号SO-2024-0815。"
 
@@ -127,3 +130,35 @@ def test_registry_entries_with_bad_rule_settings_are_refused(tmp_path: Path):
     bad = write(tmp_path / "models.toml", '[models.m]\nmodel = "default"\ndictionaries = "terms.tsv"\n')
     with pytest.raises(RegistryConfigError, match=r"models\.m\.dictionaries has the wrong type"):
         load_specs(bad)
+
+
+def test_an_edited_dictionary_is_served_after_an_admin_reload_under_16_http_clients(tmp_path: Path):
+    dictionary = write(tmp_path / "terms.tsv", "通义千问\tPRODUCT\n")
+    config = write(tmp_path / "models.toml", f'{STOP_AT_ONCE}[models.m]\nmodel = "default"\npool_size = 2\n'
+                                             'max_waiting = 256\nextra_types = []\ndictionaries = ["terms.tsv"]\n')
+    token = {"Authorization": "Bearer dictionary-admin"}
+    with running_server(config, tmp_path / "server.log", env={"RANER_POOL_ADMIN_TOKEN": "dictionary-admin"}) as server:
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                while not stop.is_set():
+                    statuses.append(http.post("/ner", json={"text": TEXT}).status_code)
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            write(dictionary, "通义千问\tPRODUCT\n技术峰会\tEVENT\tsummit\n")
+            reload = httpx.post(f"{server.url}/admin/models/m/reload", headers=token, timeout=120)
+            assert reload.status_code == 200, reload.text
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        served = httpx.post(f"{server.url}/ner", json={"text": TEXT, "types": ["EVENT"]}).json()["data"]
+        assert [(e["span"], e["source"], e["value"]["id"]) for e in served] == [("技术峰会", "dictionary", "summit")]
+    assert len(statuses) > 16 and set(statuses) == {200}
