@@ -114,8 +114,8 @@ class RaNERModelPool:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
-        rule_files = [Path(p) for p in (*dictionaries, *patterns)]
-        self.rules = RuleSet(extra_types, [Path(p) for p in dictionaries], [Path(p) for p in patterns])
+        dictionary_files, pattern_files = [Path(p) for p in dictionaries], [Path(p) for p in patterns]
+        self.rules = RuleSet(extra_types, dictionary_files, pattern_files)
         """The recognisers of the extra types and the users' dictionaries and patterns, run after the model."""
         self.config = PoolConfig(
             str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching, dtype,
@@ -131,7 +131,7 @@ class RaNERModelPool:
         self.backend: Backend = loaded.backend
         self.backend_choice: BackendChoice | None = loaded.choice
         """Why backend="auto" serves with this runtime, and whether that was timed now or reused; None if named."""
-        self.version = version_with_rules(loaded.version, rule_files)
+        self.version = version_with_rules(loaded.version, [*dictionary_files, *pattern_files])
         """A short content hash of the weights and config (and of the dictionary and pattern files, if any):
         which model produced an answer."""
         self.batch_budget: BatchBudget | None = None
@@ -191,8 +191,7 @@ class RaNERModelPool:
         reference = resolve_reference(reference_time)
         try:
             results = self._cached(texts, timeout) if self.cache is not None else self._compute(texts, timeout)
-            if self.rules.active:  # after the cache: it holds the model's answers, never a resolved relative time
-                results = [self.rules.apply(text, found, reference) for text, found in zip(texts, results, strict=True)]
+            results = self.with_rules(texts, results, reference)
         except BaseException:
             self._count(served=False)
             raise
@@ -229,6 +228,16 @@ class RaNERModelPool:
         except FutureTimeout:
             future.cancel()
             raise PoolTimeout(f"no result within {timeout} s (pool_size={self.config.pool_size})") from None
+
+    def with_rules(
+        self, texts: Sequence[str], model_results: list[list[Entity]], reference_time: datetime | None = None
+    ) -> list[list[Entity]]:
+        """The model's entities of each text with the extra types' and the users' rules merged in. It runs after
+        the result cache, which so holds only the model's answers, never a relative time resolved long ago."""
+        if not self.rules.active:
+            return model_results
+        reference = resolve_reference(reference_time)
+        return [self.rules.apply(text, found, reference) for text, found in zip(texts, model_results, strict=True)]
 
     def count_tokens(self, text: str) -> int:
         """Sub-tokens the model sees for `text`, with [CLS] and [SEP]: the figure reported as prompt tokens."""

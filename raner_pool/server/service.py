@@ -13,7 +13,7 @@ from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
 from raner_pool.model_specs import ModelSpec
-from raner_pool.pool import RaNERModelPool, resolve_reference
+from raner_pool.pool import RaNERModelPool
 from raner_pool.registry import ModelRegistry, UnknownModel
 from raner_pool.reload import ModelUnavailable
 from raner_pool.server.errors import APIError
@@ -92,8 +92,7 @@ class Service:
         instance when batching is off; relative times resolved against `reference` (default now)."""
         def on_one_instance(pool: RaNERModelPool) -> list[list[Entity]]:
             found = self._checked_out(pool, spec, lambda engine: engine.predict_batch(texts))
-            when = resolve_reference(reference)
-            return [pool.rules.apply(text, entities, when) for text, entities in zip(texts, found, strict=True)]
+            return pool.with_rules(texts, found, reference)
 
         if spec.batching:
             results = self.run(request, spec, texts, lambda pool: pool.predict_batch(
