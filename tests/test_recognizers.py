@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from raner_pool import Entity, RaNERError, RaNERModelPool
 from raner_pool.cache import LRUCache
 from raner_pool.evaluation import evaluate_extra_types
 from raner_pool.recognizers import EXTRA_TYPES, RuleSet
-from raner_pool.recognizers.merge import merge
+from raner_pool.recognizers.merge import UNSURE, is_calendar_date, merge
 
 DATA = Path(__file__).parent / "data"
 BEIJING = timezone(timedelta(hours=8))
@@ -63,6 +64,9 @@ def test_the_design_sentence_gives_all_four_types_with_values(default_pool: RaNE
     ("2020年至2022年间，销量翻了一番。", ["2020年至2022年"]),
     ("央行宣布将存款准备金率下调0.5个百分点。", []),
     ("我们坐地铁2号线过去。", []),
+    ("通知：从下周一开始，早上七点五十前到校，下周五前交费。", ["下周一", "早上七点五十", "下周五"]),
+    ("该公司本财年利润大增，交易在本年度内完成，新工厂投产后年产值翻番。", ["本财年", "本年度"]),
+    ("现在春季广交会开幕了。", []),
 ])
 def test_time_spans_follow_the_conventions(rules: RuleSet, text: str, expected: list[str]):
     assert spans(rules, text, "TIME") == expected
@@ -89,6 +93,8 @@ def test_time_values_are_intervals_durations_and_recurrences_against_the_referen
     ("售价￥99，包邮。", "￥99", {"amount": "99", "currency": "CNY", "approx": None}),
     ("工程款3亿元左右。", "3亿元", {"amount": "300000000", "currency": "CNY", "approx": "about"}),
     ("打车花了86块，不贵。", "86块", {"amount": "86", "currency": "CNY", "approx": None}),
+    ("营业收入1,200万元，同比持平。", "1,200万元", {"amount": "12000000", "currency": "CNY", "approx": None}),
+    ("年终奖约两万五千块。", "两万五千块", {"amount": "25000", "currency": "CNY", "approx": "about"}),
 ])
 def test_money_is_amount_and_currency_with_approximation_words_outside(rules: RuleSet, text: str, span: str,
                                                                       value: dict[str, Any]):
@@ -119,6 +125,9 @@ def test_percent_values_are_fractions(rules: RuleSet, text: str, span: str, frac
     ("执行董事兼副总裁王强宣布。", ["执行董事", "副总裁"]),
     ("该公司财务总监被罚款。", ["财务总监"]),
     ("总之，长江很长。", []),
+    ("法国驻华大使和首席战略官出席，副主任医师和党委书记也到了。",
+     ["驻华大使", "首席战略官", "副主任医师", "党委书记"]),
+    ("在例行记者会上，董事会和委员会都表了态。", []),
 ])
 def test_titles_are_the_position_with_its_rank_words(rules: RuleSet, text: str, titles: list[str]):
     assert spans(rules, text, "TITLE") == titles
@@ -194,6 +203,15 @@ def test_32_threads_give_the_entities_one_thread_gives(tiny_model_dir: Path):
                 assert results == expected
 
 
+def test_a_calendar_date_replaces_only_model_entities_the_model_is_unsure_of():
+    date = Entity("TIME", 8, 19, "二〇二三年七月二十八日", 1.0, None, "rule")
+    unsure = Entity("PER", 7, 10, "于二〇", 0.72)
+    assert merge([unsure], [date]) == [date]
+    sure = replace(unsure, prob=0.95)
+    assert merge([sure], [date]) == [sure]
+    assert merge([unsure], [replace(date, span="明年七月二十八日")]) == [unsure]  # no year named: the model wins
+
+
 def test_the_model_s_own_entities_are_the_same_with_the_extra_types_on(default_pool: RaNERModelPool):
     from raner_pool.corpus import load_msra
 
@@ -201,12 +219,19 @@ def test_the_model_s_own_entities_are_the_same_with_the_extra_types_on(default_p
     with RaNERModelPool("default", pool_size=1, extra_types=()) as plain:
         off = plain.predict_batch(texts)
     on = default_pool.predict_batch(texts)
-    assert [[e for e in r if e.source == "model"] for r in on] == off  # the merge never costs a model entity
+    for with_rules, alone in zip(on, off, strict=True):  # the merge costs a model entity only to a dated TIME
+        kept = [e for e in with_rules if e.source == "model"]
+        assert all(e in alone for e in kept)
+        dates = [e for e in with_rules if is_calendar_date(e)]
+        for lost in (e for e in alone if e not in kept):
+            assert lost.prob < UNSURE and any(d.start < lost.end and lost.start < d.end for d in dates)
 
 
-def test_scores_on_the_hand_written_sentences_meet_the_goals(default_pool: RaNERModelPool):
-    """The goals, on the set the rules were refined against (README also reports a held-out set, not asserted)."""
-    scores, values = evaluate_extra_types(default_pool.predict_batch, DATA / "extra_types.jsonl", EXTRA_TYPES)
+@pytest.mark.parametrize("name", ["extra_types.jsonl", "extra_types_holdout.jsonl"])
+def test_scores_on_the_hand_written_sentences_meet_the_goals(default_pool: RaNERModelPool, name: str):
+    """The goals, on the two sets the rules were refined against (README also reports a third, held out, which
+    is not asserted: a test on it would be tuning on it)."""
+    scores, values = evaluate_extra_types(default_pool.predict_batch, DATA / name, EXTRA_TYPES)
     goals = {"TIME": 0.90, "MONEY": 0.95, "PERCENT": 0.95, "TITLE": 0.85}
     assert {t: round(scores[t].f1, 3) for t in goals if scores[t].f1 < goals[t]} == {}
     assert {t: v.accuracy for t, v in values.items() if v.accuracy < 0.95} == {}

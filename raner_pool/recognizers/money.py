@@ -22,11 +22,14 @@ CURRENCIES = (
 )
 """Currency words and symbols as written, longest first where one contains another; 元 alone is the yuan."""
 SYMBOL_AMOUNT = re.compile(r"(US\$|HK\$|[$￥¥€£])\s?(\d[\d,]*(?:\.\d+)?)(\s?[万亿]{1,2})?")
-KUAI_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)块(?:钱)?(?=[，。！？、,.!?；;\s]|$|钱)")
-"""Spoken yuan (15块, 86块钱) that jionlp does not read; 块 as a measure word (3块蛋糕) is followed by its noun."""
+KUAI_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]+)块(?:钱)?"
+                         r"(?=[，。！？、,.!?；;\s]|$|钱)")
+"""Spoken yuan (15块, 4,500块, 两万五千块, 86块钱) that jionlp does not read; 块 as a measure word (3块蛋糕) is
+followed by its noun."""
 CUE = re.compile(r"[元币镑郎铢比块$￥¥€£]|美金|卢布")
-CLAUSE = re.compile(r"[^，,；;、。！？!?\n]+")
-"""jionlp's extractor runs amounts together across commas (近3亿元，逾20亿美元): it reads one clause at a time."""
+CLAUSE = re.compile(r"(?:[^，,；;、。！？!?\n]|(?<=\d),(?=\d{3}))+")
+"""jionlp's extractor runs amounts together across commas (近3亿元，逾20亿美元): it reads one clause at a time (a
+comma that separates thousands, 1,200万元, does not end one)."""
 UNITS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
 
 
@@ -36,7 +39,10 @@ class MoneyRecognizer:
     type = "MONEY"
 
     def __init__(self) -> None:
+        import cn2an
+
         self._extractor = jionlp().ner.MoneyExtractor()
+        self._cn2an = cn2an.cn2an
 
     def cue(self, text: str) -> bool:
         return CUE.search(text) is not None
@@ -67,10 +73,20 @@ class MoneyRecognizer:
                 found.append(entity)
         for match in KUAI_AMOUNT.finditer(text):
             if not any(e.start <= match.start() < e.end for e in found):
-                entity = _entity(text, match.start(), match.end(), _plain(match.group(1)) or "0", "CNY")
+                amount = self._spoken_amount(match.group(1))
+                entity = None if amount is None else _entity(text, match.start(), match.end(), amount, "CNY")
                 if entity is not None:
                     found.append(entity)
         return sorted(found, key=lambda e: e.start)
+
+    def _spoken_amount(self, number: str) -> str | None:
+        """"4,500" -> "4500", "两万五千" -> "25000" (cn2an); None for what is not a number (万万)."""
+        if number[0].isdigit():
+            return _plain(number.replace(",", ""))
+        try:
+            return _plain(self._cn2an(number, "smart"))
+        except (ValueError, ArithmeticError):
+            return None
 
 
 def _entity(text: str, start: int, end: int, amount: str, currency: str) -> Entity | None:

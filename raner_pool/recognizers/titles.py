@@ -19,16 +19,23 @@ POSITIONS = (
     "班长", "总编辑", "主编", "编辑", "记者", "主持人", "制片人", "导演", "教授", "讲师", "研究员", "院士",
     "工程师", "设计师", "分析师", "会计师", "律师", "法官", "检察官", "警官", "医生", "医师", "护士", "教练",
     "CEO", "CFO", "CTO", "COO",
+    "党委书记", "党组书记", "纪委书记", "检察长", "支队长", "大队长", "中队长", "护士长", "主任医师", "主治医师",
+    "主管护师", "总会计师", "总工程师", "总设计师", "总经济师", "公使", "参赞",
 )
 RANKS = ("常务", "执行", "首席", "高级", "资深", "代理", "名誉", "荣誉", "独立", "轮值", "副", "总", "助理")
 """Words that belong to the position when they come right before it (常务副市长, 执行董事, 副总裁)."""
-FIELDS = ("财务", "技术", "销售", "市场", "运营", "人事", "行政", "营销", "产品", "项目", "风险", "法务")
+FIELDS = ("财务", "技术", "销售", "市场", "运营", "人事", "行政", "营销", "产品", "项目", "风险", "法务", "投资")
 """What a 总监, 经理 or 主管 is in charge of, when it comes right before it (财务总监, 项目经理)."""
 PATTERN = re.compile(
     "(?:" + "|".join(sorted(RANKS, key=len, reverse=True)) + "){0,3}"
     "(?:(?:" + "|".join(FIELDS) + ")(?=总监|经理|主管))?"
-    "(?:" + "|".join(sorted(POSITIONS, key=len, reverse=True)) + ")"
+    r"(?:驻[\u4e00-\u9fff](?=大使|公使|领事|参赞|代表))?"
+    r"(?:首席[\u4e00-\u9fff]{2}(?:官|师)|"
+    + "|".join(sorted(POSITIONS, key=len, reverse=True)) + ")"
+    "(?!会)"
 )
+"""驻华大使 is one title (the envoy's post names the country he is sent to); any 首席XX官/师 is one (首席战略官);
+记者会 (a press conference) is no 记者."""
 CUE = re.compile("|".join(sorted({p[-1] for p in POSITIONS} | {"CEO", "CFO", "CTO", "COO"})))
 
 
