@@ -34,8 +34,9 @@ $(DEPLOY_STAMP): $(DEPLOY_VENV)/bin/python deploy/requirements.txt
 	$(DEPLOY_VENV)/bin/pip install -q -r deploy/requirements.txt
 	touch $(DEPLOY_STAMP)
 
-# Debian packages the tests drive for real: a browser (with CJK and emoji fonts) for the WebUI, Redis for the cache.
-APT_PACKAGES := chromium redis-server fonts-wqy-zenhei fonts-noto-color-emoji
+# Debian packages the tests drive for real: a browser (with CJK and emoji fonts) for the WebUI, Redis for the cache,
+# wrk (a C load generator) for the HTTP benchmark (bench/http_path.py).
+APT_PACKAGES := chromium redis-server fonts-wqy-zenhei fonts-noto-color-emoji wrk
 $(VENV)/.system-packages: | $(BIN)/python
 	dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PACKAGES))
@@ -65,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --out artifacts/bench/default
 	$(BIN)/python bench/run.py --base-shape --seconds 3 --out artifacts/bench/base-shape
 	$(BIN)/python bench/over_http.py
+	$(BIN)/python bench/http_path.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/extra_types.py
 	$(BIN)/python bench/dictionaries.py

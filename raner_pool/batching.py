@@ -135,34 +135,41 @@ class MicroBatcher:
 
     def _serve_one_batch(self) -> bool:
         """Wait for calls, get an instance, and only then take a batch off the queue: until an instance is free,
-        calls stay queued, counted as waiting and cancellable by callers who give up. False: the pool closed."""
+        calls stay queued, counted as waiting and cancellable by callers who give up. The answers are given once
+        the instance is back, so what their futures' callbacks do (a pool's rules) never holds it. False: the
+        pool closed."""
         with self._ready:
             while not self._pending and not self._closed:
                 self._ready.wait()
             if not self._pending:
                 return False
+        live: list[_Call] = []
+        answers: list[Results | BaseException] = []
         try:
-            with self._checkout() as engine:
-                with self._ready:
-                    self._busy += 1
-                try:
-                    started = time.perf_counter()
-                    batch = self._take_batch()
-                    live = [call for call in batch if call.future.set_running_or_notify_cancel()]
-                    try:
-                        if live:
-                            self._answer(engine, live, started)
-                    finally:
-                        for call in live:
-                            if not call.future.done():
-                                call.future.set_exception(
-                                    RaNERError("the batch worker failed on this call; see the log"))
-                finally:
+            try:
+                with self._checkout() as engine:
                     with self._ready:
-                        self._busy -= 1
-        except PoolClosed as error:  # no instance to be had: nobody may wait forever
-            self._fail_pending(error)
-            return False
+                        self._busy += 1
+                    try:
+                        started = time.perf_counter()
+                        live = [call for call in self._take_batch() if call.future.set_running_or_notify_cancel()]
+                        if live:
+                            answers = self._answer(engine, live, started)
+                    finally:
+                        with self._ready:
+                            self._busy -= 1
+            except PoolClosed as error:  # no instance to be had: nobody may wait forever
+                self._fail_pending(error)
+                return False
+            for call, answer in zip(live, answers, strict=False):
+                if isinstance(answer, BaseException):
+                    call.future.set_exception(answer)
+                else:
+                    call.future.set_result(answer)
+        finally:
+            for call in live:
+                if not call.future.done():
+                    call.future.set_exception(RaNERError("the batch worker failed on this call; see the log"))
         return True
 
     def _fail_pending(self, error: Exception) -> None:
@@ -212,22 +219,22 @@ class MicroBatcher:
             self._pending = deque(call for call in self._pending if id(call) not in taken)
             return batch
 
-    def _answer(self, engine: NEREngine, calls: list[_Call], started: float) -> None:
+    def _answer(self, engine: NEREngine, calls: list[_Call], started: float) -> list[Results | BaseException]:
+        """Each call's results, or the exception the engine raised on it."""
         texts = [text for call in calls for text in call.texts]
         try:
             results = engine.predict_batch(texts)
         except Exception as error:
             if len(calls) > 1:  # find the call at fault; the others still get their answers
-                for call in calls:
-                    self._answer(engine, [call], started)
-                return
-            calls[0].future.set_exception(error)
-            return
+                return [answer for call in calls for answer in self._answer(engine, [call], started)]
+            return [error]
+        answers: list[Results | BaseException] = []
         offset = 0
         for call in calls:
-            call.future.set_result(results[offset : offset + len(call.texts)])
+            answers.append(results[offset : offset + len(call.texts)])
             offset += len(call.texts)
         self.record_batch(len(calls), [started - call.enqueued for call in calls])
+        return answers
 
     def record_batch(self, calls: int, waits: list[float]) -> None:
         """Tell the listeners about a batch that ran (here, or on a caller's thread: see RaNERModelPool)."""

@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--pool-size", type=int, default=2, help="instances of --model (without --config)")
     serve.add_argument("--workers", type=int, default=int(os.environ.get("RANER_POOL_WORKERS", "1")),
                        help="server processes sharing the port and the weights (default: $RANER_POOL_WORKERS or 1)")
+    serve.add_argument("--access-log", choices=("on", "off"), default=None,
+                       help="one JSON line per request on stderr (default: on, or the registry's server.access_log)")
     serve.set_defaults(run=_serve)
     return parser
 
@@ -206,7 +208,9 @@ def _serve(args: argparse.Namespace) -> int:
                    extra_types=args.extra_types)
     if args.model != "default":
         spec = replace(spec, name=Path(args.model).name or args.model, model=args.model, aliases=())
-    serve(args.config, args.host, args.port, single_model=spec, workers=args.workers, retune=args.retune)
+    access_log = None if args.access_log is None else args.access_log == "on"
+    serve(args.config, args.host, args.port, single_model=spec, workers=args.workers, retune=args.retune,
+          access_log=access_log)
     return 0
 
 

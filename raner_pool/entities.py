@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 SOURCES = ("model", "rule", "dictionary", "pattern")
@@ -36,7 +36,8 @@ class Entity:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict: the ModelScope keys (type, start, end, span, prob), then value and source."""
-        return asdict(self)
+        return {"type": self.type, "start": self.start, "end": self.end, "span": self.span, "prob": self.prob,
+                "value": self.value, "source": self.source}
 
 
 def confident(results: Sequence[list[Entity]], min_prob: float) -> list[list[Entity]]:

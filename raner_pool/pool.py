@@ -8,6 +8,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -20,9 +21,9 @@ from raner_pool.batching import BatchingConfig, BatchListener, MicroBatcher
 from raner_pool.cache import ResultCache, cache_key
 from raner_pool.choices.batch_budget import BatchBudget
 from raner_pool.choices.runtime import BackendChoice
-from raner_pool.engine import EngineConfig, NEREngine, check_texts
+from raner_pool.engine import PIPELINE_READING, EngineConfig, NEREngine, check_texts
 from raner_pool.entities import Entity, confident
-from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout
+from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout, RaNERError
 from raner_pool.loading import load_model, settle_batch_budget
 from raner_pool.recognizers import EXTRA_TYPES, RuleSet
 from raner_pool.recognizers.user_rules import files_digest
@@ -106,7 +107,7 @@ class RaNERModelPool:
         dtype: str = "float32",
         torch_threads: int | None = None,
         retune: bool = False,
-        extra_types: Sequence[str] = EXTRA_TYPES,
+        extra_types: Sequence[str] | None = None,
         dictionaries: Sequence[str | os.PathLike[str]] = (),
         patterns: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
@@ -115,6 +116,8 @@ class RaNERModelPool:
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
         dictionary_files, pattern_files = [Path(p) for p in dictionaries], [Path(p) for p in patterns]
+        if extra_types is None:  # the pipeline has none: a pool reading texts as it does compares with it
+            extra_types = () if engine_config == PIPELINE_READING else EXTRA_TYPES
         self.rules = RuleSet(extra_types, dictionary_files, pattern_files)
         """The recognisers of the extra types and the users' dictionaries and patterns, run after the model."""
         self.config = PoolConfig(
@@ -197,6 +200,40 @@ class RaNERModelPool:
             raise
         self._count(served=True)
         return confident(results, min_prob)
+
+    @property
+    def submits(self) -> bool:
+        """Whether `submit` is open: batching on and no result cache (a cache lookup may block, as on Redis)."""
+        return self._batcher is not None and self.cache is None
+
+    def submit(self, texts: Sequence[str], *, reference_time: datetime | None = None) -> Future[list[list[Entity]]]:
+        """What `predict_batch(texts)` returns, in a future completed on the pool's own threads, for callers that
+        must not block, such as an event loop: the model's part runs in the shared batches, the rules on the
+        batch worker after it has handed its instance back. Cancelling the future withdraws a call still queued.
+        Only while `submits`; `PoolBusy` and `PoolClosed` are raised here, at once."""
+        if not self.submits:
+            raise RaNERError("submit needs a batching pool without a result cache; call predict_batch")
+        assert self._batcher is not None
+        check_texts(texts)
+        reference = resolve_reference(reference_time)
+        model_part = self._batcher.submit(texts)
+        answer: Future[list[list[Entity]]] = Future()
+        answer.add_done_callback(lambda done: done.cancelled() and model_part.cancel())
+
+        def finish(done: Future[list[list[Entity]]]) -> None:
+            if done.cancelled() or not answer.set_running_or_notify_cancel():
+                return
+            try:
+                results = self.with_rules(texts, done.result(), reference)
+            except BaseException as error:
+                self._count(served=False)
+                answer.set_exception(error)
+            else:
+                self._count(served=True)
+                answer.set_result(results)
+
+        model_part.add_done_callback(finish)
+        return answer
 
     def _cached(self, texts: Sequence[str], timeout: float | None) -> list[list[Entity]]:
         assert self.cache is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from raner_pool import BatchingConfig, Entity, PoolBusy, PoolClosed, PoolTimeout, RaNERModelPool
+from raner_pool import BatchingConfig, Entity, PoolBusy, PoolClosed, PoolTimeout, RaNERError, RaNERModelPool
 
 from .conftest import BREAKING_CHAR, SAMPLE_TEXTS, assert_same_results
 
@@ -172,3 +172,19 @@ def test_a_lone_call_runs_on_its_callers_thread_and_a_queued_one_on_a_worker(tin
         queued = queued_behind_a_busy_instance(pool, "马云在杭州").result(timeout=20)
         assert threads[1].startswith("raner-batcher") and queued == lone
         assert batches == [1, 1], "both count as batches in the metrics"
+
+
+def test_submit_answers_without_blocking_and_a_cancelled_call_never_runs(tiny_model_dir: Path):
+    with RaNERModelPool(tiny_model_dir, pool_size=1, batching=BatchingConfig(max_wait_ms=0)) as pool:
+        assert pool.submits
+        expected = pool.predict_batch(SAMPLE_TEXTS)
+        assert pool.submit(SAMPLE_TEXTS).result(timeout=20) == expected
+        ran: list[int] = []
+        pool.add_batch_listener(lambda calls, waits: ran.append(calls))
+        with pool.checkout():  # the only instance is busy: the call stays queued, and is withdrawn
+            withdrawn = pool.submit(["北京"])
+            assert withdrawn.cancel()
+        assert pool.submit(["上海"]).result(timeout=20) == pool.predict_batch(["上海"])
+        assert ran == [1, 1], "the withdrawn call never reached the model"
+    with RaNERModelPool(tiny_model_dir, pool_size=1) as unbatched, pytest.raises(RaNERError, match="predict_batch"):
+        unbatched.submit(["北京"])

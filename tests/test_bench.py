@@ -34,3 +34,12 @@ def test_http_comparison_runs(tiny_model_dir: Path, tmp_path: Path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "raner-pool / seed-style:" in result.stdout and "x requests/s" in result.stdout
+
+
+def test_http_path_benchmark_runs_wrk_beside_the_engine(tiny_model_dir: Path):
+    command = [sys.executable, str(ROOT / "bench" / "http_path.py"), "--models", str(tiny_model_dir), "--seconds",
+               "1", "--connections", "1,4"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 4 |")]
+    assert len(rows) == 2 and all("%" in row for row in rows)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
@@ -18,15 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from raner_pool import __version__
 from raner_pool.registry import ModelRegistry
 from raner_pool.server import ner_routes, openai_routes, ops_routes
+from raner_pool.server.access_log import AccessLog
 from raner_pool.server.admin_routes import mount_admin
 from raner_pool.server.config import ServerConfig
 from raner_pool.server.errors import APIError, error_response, validation_error
 from raner_pool.server.guards import install_guards
+from raner_pool.server.request_context import RequestContext
 from raner_pool.server.service import Service
 from raner_pool.server.webui_routes import mount_webui
 
 log = logging.getLogger("raner_pool.server")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def create_app(
@@ -47,8 +46,12 @@ def create_app(
         else:
             models.load_all()
         models.start_watching()
+        if access_log is not None:
+            access_log.start()
         yield
         models.close()
+        if access_log is not None:
+            access_log.stop()
 
     app = FastAPI(
         title="raner-pool",
@@ -60,7 +63,8 @@ def create_app(
     )
     service = app.state.service = Service(models)
     app.state.config = config or ServerConfig()
-    install_guards(app, app.state.config)  # inside the request-id middleware below: errors get an id
+    install_guards(app, app.state.config)
+    access_log = AccessLog() if app.state.config.access_log else None
     app.state.draining = False
     app.state.started = int(time.time())
     for module in (ner_routes, openai_routes, ops_routes):
@@ -68,30 +72,7 @@ def create_app(
     mount_admin(app)
     mount_webui(app)
 
-    @app.middleware("http")
-    async def request_id_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request.state.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.state.model = "-"
-        began = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as error:  # the model raised: log it under the request id, answer 500, keep serving
-            log.exception("request %s to %s failed", request.state.request_id, request.url.path)
-            failure = APIError(500, "internal_error", f"the model failed on this request: {type(error).__name__}")
-            response = error_response(request, failure)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics = app.state.service.metrics
-        metrics.requests.labels(path, request.state.model, str(response.status_code)).inc()
-        metrics.request_duration.labels(path).observe(time.perf_counter() - began)
-        response.headers["X-Request-ID"] = request.state.request_id
-        if app.state.draining:  # keep-alive clients reconnect, and the load balancer sends them elsewhere
-            response.headers["Connection"] = "close"
-        version = getattr(request.state, "model_version", None)
-        if version:
-            response.headers["X-Model-Version"] = version
-        return response
+    app.add_middleware(RequestContext, access_log=access_log)  # outermost: guards' refusals get an id too
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, error: APIError) -> Response:

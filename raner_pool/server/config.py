@@ -53,6 +53,8 @@ class ServerConfig:
     file descriptors."""
     backlog: int = 2048
     """Connections the kernel queues before uvicorn accepts them."""
+    access_log: bool = True
+    """One JSON line per request on stderr (raner_pool.server.access_log); `--access-log off` turns it off."""
 
     def body_limit(self, specs: list[ModelSpec]) -> int:
         """The body limit in bytes: the configured one, or enough for the largest request any model accepts."""
@@ -65,7 +67,7 @@ class ServerConfig:
 SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "grace_s": (int, float), "drain_timeout_s": (int, float), "max_body_bytes": int, "cors_origins": list,
     "api_keys_file": str, "admin_token_file": str, "timeout_keep_alive_s": (int, float), "limit_concurrency": int,
-    "backlog": int,
+    "backlog": int, "access_log": bool,
 }
 
 
@@ -82,7 +84,7 @@ def load_server_config(path: Path | None, env: Mapping[str, str] = os.environ) -
     for key, value in table.items():
         if key not in SETTING_TYPES:
             raise RegistryConfigError(f"{path}: server.{key} is not a setting; use one of {', '.join(SETTING_TYPES)}")
-        if not isinstance(value, SETTING_TYPES[key]) or isinstance(value, bool):
+        if not isinstance(value, SETTING_TYPES[key]) or (isinstance(value, bool) and SETTING_TYPES[key] is not bool):
             raise RegistryConfigError(f"{path}: server.{key} has the wrong type ({type(value).__name__})")
         if key in plain:
             values[key] = tuple(cast(list[str], value)) if key == "cors_origins" else value

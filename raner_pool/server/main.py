@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import resource
@@ -47,6 +48,7 @@ def serve(
     single_model: ModelSpec | None = None,
     workers: int = 1,
     retune: bool = False,
+    access_log: bool | None = None,
 ) -> None:
     """Serve the models of `config` (or `single_model`, or the embedded default) until interrupted, in one process
     or in `workers` processes sharing the port and the weights (set PROMETHEUS_MULTIPROC_DIR before importing this
@@ -55,6 +57,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     specs = [single_model] if single_model is not None and config is None else load_specs(config)
     server_config = load_server_config(config)
+    if access_log is not None:  # the command line's --access-log over the registry's server.access_log
+        server_config = dataclasses.replace(server_config, access_log=access_log)
     os.environ[WORKERS_ENV] = str(workers)  # the pools divide the cores between worker processes too
     log.info("%d worker process(es), %d cores", workers, available_cores())
 
@@ -67,7 +71,7 @@ def serve(
         uvicorn_config = uvicorn.Config(
             app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(server_config.drain_timeout_s),
             timeout_keep_alive=int(server_config.timeout_keep_alive_s), limit_concurrency=limit_concurrency,
-            backlog=server_config.backlog,
+            backlog=server_config.backlog, access_log=False,  # ours is raner_pool.server.access_log, off the loop
         )
         reload_on_sighup(models)
         server = DrainingServer(uvicorn_config, server_config.grace_s,

@@ -11,6 +11,7 @@ from raner_pool.entities import Entity, confident
 from raner_pool.model_specs import ModelSpec
 from raner_pool.pool import resolve_reference
 from raner_pool.server.errors import documented_errors
+from raner_pool.server.fast_json import FastJSONResponse
 from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
 from raner_pool.server.service import Service, entity_json, hf_entity_json
 
@@ -41,27 +42,28 @@ def _render(spec: ModelSpec, entities: list[Entity], output: Format) -> list[dic
 
 
 @router.post("/ner", response_model=NERResponse, responses=REST_ERRORS, summary="Entities of one text")
-def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY) -> dict[str, Any]:
+async def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY) -> FastJSONResponse:
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
     types = service.check_types(spec, body.types)
     reference = resolve_reference(body.reference_time)
-    [entities] = confident(service.entities(request, spec, [body.text], reference, types), body.min_prob)
-    return {"success": True, "model": spec.name, "model_version": request.state.model_version,
-            "reference_time": reference.isoformat(), "data": _render(spec, entities, format),
-            "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}
+    [entities] = confident(await service.entities(request, spec, [body.text], reference, types), body.min_prob)
+    return FastJSONResponse({"success": True, "model": spec.name, "model_version": request.state.model_version,
+                             "reference_time": reference.isoformat(), "data": _render(spec, entities, format),
+                             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)})
 
 
 @router.post("/ner/batch", response_model=BatchNERResponse, responses=REST_ERRORS,
              summary="Entities of many texts, one list per text in order")
-def ner_batch(body: BatchNERRequest, request: Request, format: Format = FORMAT_QUERY) -> dict[str, Any]:
+async def ner_batch(body: BatchNERRequest, request: Request, format: Format = FORMAT_QUERY) -> FastJSONResponse:
     service: Service = request.app.state.service
     began = time.perf_counter()
     spec = service.model(request, body.model)
     types = service.check_types(spec, body.types)
     reference = resolve_reference(body.reference_time)
-    results = confident(service.entities(request, spec, body.texts, reference, types), body.min_prob)
-    return {"success": True, "model": spec.name, "model_version": request.state.model_version,
-            "reference_time": reference.isoformat(), "data": [_render(spec, r, format) for r in results],
-            "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)}
+    results = confident(await service.entities(request, spec, body.texts, reference, types), body.min_prob)
+    data = [_render(spec, found, format) for found in results]
+    return FastJSONResponse({"success": True, "model": spec.name, "model_version": request.state.model_version,
+                             "reference_time": reference.isoformat(), "data": data,
+                             "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)})

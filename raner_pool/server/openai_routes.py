@@ -70,12 +70,12 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/v1/chat/completions", tags=["OpenAI"], responses=CHAT_RESPONSES,
              summary="Entities of the user messages, as a chat.completion whose content is their JSON")
-def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     service: Service = request.app.state.service
     spec = service.model(request, body.model)
     text = user_text(body.messages)
     prompt_tokens = service.run(request, spec, [text], lambda pool: pool.count_tokens(text))
-    [entities] = service.entities(request, spec, [text])
+    [entities] = await service.entities(request, spec, [text])
     content = json.dumps([e.to_dict() for e in entities], ensure_ascii=False)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "total_tokens": prompt_tokens}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from anyio import to_thread
 from fastapi import Request
 
 from raner_pool.engine import NEREngine
@@ -39,8 +42,15 @@ class Service:
         return spec
 
     def run(self, request: Request, spec: ModelSpec, texts: Sequence[str], work: Callable[[RaNERModelPool], T]) -> T:
-        """Check the texts against the model's limits, then run `work` on its serving pool (whose version the
-        request records, for X-Model-Version); pool refusals become 503/429."""
+        """Check the texts against the model's limits, then run `work` on its serving pool (see `serving`)."""
+        with self.serving(request, spec, texts) as pool:
+            return work(pool)
+
+    @contextmanager
+    def serving(self, request: Request, spec: ModelSpec, texts: Sequence[str]) -> Iterator[RaNERModelPool]:
+        """The model's serving pool, leased for the block (whose version the request records, for
+        X-Model-Version), once the texts are within the model's limits; pool refusals in the block become
+        503/429. Works around an `await` too: the lease lasts until the awaited answer is in."""
         if len(texts) > spec.max_batch_texts:
             raise APIError(413, "too_many_texts",
                            f"texts has {len(texts)} items; the limit is {spec.max_batch_texts}", param="texts")
@@ -52,7 +62,8 @@ class Service:
         try:
             with self.models.lease(spec.name) as pool:
                 request.state.model_version = pool.version
-                return work(pool)
+                request.state.texts = len(texts)
+                yield pool
         except ModelUnavailable as error:
             if error.failure:
                 raise APIError(503, "model_unavailable", str(error)) from None
@@ -67,6 +78,8 @@ class Service:
                            f"(max_waiting={spec.max_waiting}); retry later", retry_after=1) from None
         except PoolClosed:
             raise APIError(503, "shutting_down", "the server is shutting down", retry_after=1) from None
+        except APIError:
+            raise
         except Exception:
             self.metrics.inference_errors.labels(spec.name).inc()
             raise
@@ -84,22 +97,37 @@ class Service:
             self.metrics.batch_size.labels(spec.name).observe(1)
             return work(engine)
 
-    def entities(
+    async def entities(
         self, request: Request, spec: ModelSpec, texts: Sequence[str], reference: datetime | None = None,
         types: Collection[str] | None = None,
     ) -> list[list[Entity]]:
-        """Entities of each text (of `types` only, when given): through the shared micro-batches, or on one
-        instance when batching is off; relative times resolved against `reference` (default now)."""
-        def on_one_instance(pool: RaNERModelPool) -> list[list[Entity]]:
-            found = self._checked_out(pool, spec, lambda engine: engine.predict_batch(texts))
-            return pool.with_rules(texts, found, reference)
-
-        if spec.batching:
-            results = self.run(request, spec, texts, lambda pool: pool.predict_batch(
-                texts, timeout=spec.request_timeout_s, reference_time=reference))
-        else:
-            results = self.run(request, spec, texts, on_one_instance)
+        """Entities of each text (of `types` only, when given), relative times resolved against `reference`
+        (default now): awaited from the shared micro-batches, so no thread waits per request; on a worker thread
+        when the pool cannot take submissions (batching off, or a result cache to consult)."""
+        with self.serving(request, spec, texts) as pool:
+            if pool.submits:
+                results = await self._submitted(pool, spec, texts, reference)
+            else:
+                results = await to_thread.run_sync(self._blocking_entities, pool, spec, texts, reference)
         return results if types is None else [[e for e in found if e.type in types] for found in results]
+
+    @staticmethod
+    async def _submitted(
+        pool: RaNERModelPool, spec: ModelSpec, texts: Sequence[str], reference: datetime | None
+    ) -> list[list[Entity]]:
+        answer = asyncio.wrap_future(pool.submit(texts, reference_time=reference))
+        try:
+            return await asyncio.wait_for(answer, spec.request_timeout_s)
+        except TimeoutError:  # wait_for has cancelled the call (withdrawn if still queued)
+            raise PoolTimeout(f"no result within {spec.request_timeout_s} s") from None
+
+    def _blocking_entities(
+        self, pool: RaNERModelPool, spec: ModelSpec, texts: Sequence[str], reference: datetime | None
+    ) -> list[list[Entity]]:
+        if spec.batching:
+            return pool.predict_batch(texts, timeout=spec.request_timeout_s, reference_time=reference)
+        found = self._checked_out(pool, spec, lambda engine: engine.predict_batch(texts))
+        return pool.with_rules(texts, found, reference)
 
     def entity_types(self, spec: ModelSpec) -> list[str]:
         """The types the model's serving pool returns (none while it loads)."""
