@@ -13,10 +13,16 @@ LINTED := raner_pool tests training scripts bench loadtest server.py
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, pinned: the CPU wheel; an unpinned torch pulls gigabytes of CUDA packages.
+# torch first, pinned, and the CPU build: from PyPI an unpinned torch, or a pinned one on an ordinary Linux machine,
+# pulls gigabytes of CUDA packages. The PyTorch CPU index is probed with a 5 s timeout; where it cannot be reached
+# (machines whose own pip configuration supplies the CPU wheel, like this project's), the default index is used.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	if $(BIN)/python -c "import urllib.request as u; u.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=5)" 2>/dev/null; \
+	then $(BIN)/pip install -q torch==2.13.0 --index-url $(TORCH_CPU_INDEX); \
+	else echo "the PyTorch CPU index is not reachable: torch from the default index"; \
+		$(BIN)/pip install -q torch==2.13.0; fi
 	$(BIN)/pip install -q -e ".[dev,ray]"
 	touch $(STAMP)
 

@@ -3,10 +3,13 @@ between two versions (the embedded default model and a random model of the same 
 --reload-every seconds through POST /admin/reload, with the server's RSS sampled every 10 s.
 
     python loadtest/soak.py [--minutes 10] [--reload-every 120] [--users 16] [--out artifacts/soak]
+    python loadtest/soak.py --minutes 60 --reload-every 0      # one constant model for an hour
 
 Prints the request and failure counts, each reload's status and duration, RSS at start / after warm-up / at the end
-with its growth per hour after warm-up (least-squares slope over the samples after the first reload), and P50/P99
-latency per reload window; writes summary.json, rss.csv, requests.jsonl and the server and locust logs to --out.
+with its growth per hour after warm-up (least-squares slope over the samples after the second reload, when both
+versions have been seen once; without reloads, after the first 5 minutes), in MB and in % of the mean, and P50/P99
+latency per reload window; writes summary.json, rss.csv, rss.png (the chart), requests.jsonl and the server and
+locust logs to --out.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from raner_pool.server.launch import free_port, launched, stop_process
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_EVERY_S = 10.0
+WARM_UP_S = 300.0
+"""Without reloads, RSS growth is measured after this long (or a quarter of the run, if shorter)."""
 MB = 1024 * 1024
 
 
@@ -195,7 +200,7 @@ def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 if now >= next_sample:
                     samples.append(Sample(round(now, 2), rss_mb(server)))
                     next_sample += SAMPLE_EVERY_S
-                if now >= next_reload and now < duration_s - 5:
+                if args.reload_every > 0 and now >= next_reload and now < duration_s - 5:
                     version = 1 - version
                     write_config(config, models[version], args.pool_size)
                     reloads.append(reload(url, token, now, models[version]))
@@ -214,9 +219,14 @@ def summarize(args: argparse.Namespace, requests: list[Request], reloads: list[R
               end_s: float) -> dict[str, Any]:
     """The soak's figures: counts, failures, reloads, RSS and its trend, per-window latency."""
     failed = [q for q in requests if q.failed]
-    warm_s = reloads[0].at_s + reloads[0].seconds if reloads else end_s / 2
+    if reloads:  # both versions seen once: after the second reload (or the only one)
+        settled = reloads[min(1, len(reloads) - 1)]
+        warm_s = settled.at_s + settled.seconds
+    else:  # one constant model: after the first few minutes
+        warm_s = min(WARM_UP_S, end_s / 4)
     after_warm = [s for s in samples if s.at_s >= warm_s]
     growth = slope_per_hour(after_warm)
+    mean_rss = sum(s.rss_mb for s in after_warm) / len(after_warm) if after_warm else 0.0
     return {
         "minutes": args.minutes, "reload_every_s": args.reload_every, "users": args.users,
         "pool_size": args.pool_size, "duration_s": round(end_s, 1),
@@ -230,6 +240,8 @@ def summarize(args: argparse.Namespace, requests: list[Request], reloads: list[R
             "after_warmup_at_s": after_warm[0].at_s if after_warm else None,
             "end": round(samples[-1].rss_mb, 1),
             "growth_mb_per_h_after_warmup": None if growth is None else round(growth, 1),
+            "growth_pct_per_h_after_warmup": None if growth is None or not mean_rss else
+            round(100 * growth / mean_rss, 2),
             "samples_after_warmup": len(after_warm),
             "span_after_warmup_s": round(after_warm[-1].at_s - after_warm[0].at_s, 1) if after_warm else 0.0,
         },
@@ -253,7 +265,8 @@ def report(summary: dict[str, Any], out: Path) -> None:
     growth = rss["growth_mb_per_h_after_warmup"]
     print(f"RSS (MB): start {rss['start']}, after warm-up {rss['after_warmup']} (t={rss['after_warmup_at_s']} s), "
           f"end {rss['end']}; growth after warm-up "
-          f"{'n/a' if growth is None else f'{growth:+.1f} MB/h'} over {rss['samples_after_warmup']} samples "
+          f"{'n/a' if growth is None else f'{growth:+.1f} MB/h'} "
+          f"({rss['growth_pct_per_h_after_warmup']}% of the mean per hour) over {rss['samples_after_warmup']} samples "
           f"({rss['span_after_warmup_s']:g} s; short spans make this slope noise)")
     print(f"{'window (s)':>16} {'requests':>9} {'failed':>7} {'P50 ms':>8} {'P99 ms':>8}")
     for w in summary["windows"]:
@@ -264,13 +277,40 @@ def report(summary: dict[str, Any], out: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["at_s", "rss_mb"])
         writer.writerows([s["at_s"], f"{s['rss_mb']:.1f}"] for s in summary["rss_samples"])
-    print(f"written: {out / 'summary.json'}, {out / 'rss.csv'}, {out / 'requests.jsonl'}")
+    chart(summary, out / "rss.png")
+    print(f"written: {out / 'summary.json'}, {out / 'rss.csv'}, {out / 'rss.png'}, {out / 'requests.jsonl'}")
+
+
+def chart(summary: dict[str, Any], path: Path) -> None:
+    """RSS over the run, the reloads marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 3.5))
+    minutes = [s["at_s"] / 60 for s in summary["rss_samples"]]
+    axes.plot(minutes, [s["rss_mb"] for s in summary["rss_samples"]], color="tab:blue", label="server RSS")
+    for i, r in enumerate(summary["reloads"]):
+        axes.axvline(r["at_s"] / 60, color="tab:gray", alpha=0.3, linewidth=1, label="reload" if i == 0 else None)
+    rss = summary["rss_mb"]
+    every = f"a reload every {summary['reload_every_s']:g} s" if summary["reloads"] else "one constant model"
+    axes.set_title(f"{summary['duration_s'] / 60:.0f} min, {summary['users']} users, {every}: "
+                   f"{rss['growth_pct_per_h_after_warmup']}% per hour after warm-up")
+    axes.set_xlabel("minutes")
+    axes.set_ylabel("MB")
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--reload-every", type=float, default=120.0, help="seconds between reloads")
+    parser.add_argument("--reload-every", type=float, default=120.0,
+                        help="seconds between reloads; 0: none, one constant model")
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("artifacts/soak"))

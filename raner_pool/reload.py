@@ -8,13 +8,11 @@ last lease ends, so a request queued or running on it finishes there.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from raner_pool.batching import BatchingConfig
 from raner_pool.cache import model_version, open_cache
 from raner_pool.errors import RaNERError
 from raner_pool.hub import resolve_model_dir
+from raner_pool.memory import return_freed_memory
 from raner_pool.model_specs import ModelSpec
 from raner_pool.pool import RaNERModelPool, version_with_rules
 
@@ -167,12 +166,6 @@ class ModelSlot:
 def _release(pool: RaNERModelPool) -> None:
     """Close a pool no request uses any more; its memory goes back to the OS once the last references are gone."""
     pool.close()
-    timer = threading.Timer(1.0, _return_freed_memory)
+    timer = threading.Timer(1.0, return_freed_memory)
     timer.daemon = True
     timer.start()
-
-
-def _return_freed_memory() -> None:
-    gc.collect()  # the pool and its batch workers reference each other: only the cycle collector frees them
-    with suppress(OSError, AttributeError):  # glibc only: hand freed heap pages back, or RSS never shrinks
-        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -118,3 +119,49 @@ def test_a_worker_that_dies_is_replaced(workers: tuple[str, psutil.Process, Path
         assert time.monotonic() < deadline, "no replacement worker"
         time.sleep(0.3)
     wait_for_workers(url, 2)
+
+
+@pytest.mark.parametrize(("name", "to_group"), [("SIGTERM", False), ("SIGTERM", True), ("SIGINT", True)])
+def test_a_stop_drops_no_request_however_it_is_signalled(tiny_model_dir: Path, tmp_path: Path, name: str,
+                                                        to_group: bool):
+    """16 long requests in flight across 4 workers, then SIGTERM to the supervisor, or SIGTERM or SIGINT to the
+    whole process group (systemd's KillMode=control-group, Ctrl+C): each worker gets the group's signal and the
+    supervisor's copy, and must not take the second for a forceful stop."""
+    answers = stop_while_serving(tiny_model_dir, tmp_path, signal.Signals[name], to_group, 16)
+    assert answers == [200] * 16
+
+
+def stop_while_serving(model: Path, folder: Path, sig: signal.Signals, to_group: bool, requests: int) -> list[int]:
+    """Start `--workers 4` in a process group of its own, put `requests` long requests in flight, signal it, and
+    return each request's status (0: the connection closed without an answer)."""
+    config = write_registry(folder / "models.toml", model)
+    port = free_port()
+    command = [sys.executable, "-m", "raner_pool.cli", "serve", "--config", str(config), "--port", str(port),
+               "--workers", "4", "--access-log", "off"]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    with launched(command, port, folder / "server.log", env=env, new_session=True) as url:
+        [supervisor] = [p for p in psutil.Process().children() if str(port) in p.cmdline()]
+        wait_for_workers(url, 4)
+
+        def post() -> int:
+            try:
+                return httpx.post(f"{url}/ner", json={"text": LONG_TEXT}, timeout=120,
+                                  headers={"Connection": "close"}).status_code
+            except httpx.TransportError:
+                return 0
+
+        try:
+            with ThreadPoolExecutor(requests) as clients:
+                in_flight = [clients.submit(post) for _ in range(requests)]
+                time.sleep(0.5)
+                assert not all(f.done() for f in in_flight), "the requests are in flight when the signal comes"
+                if to_group:
+                    os.killpg(supervisor.pid, sig)  # its own session: the group id is its pid
+                else:
+                    supervisor.send_signal(sig)
+                answers = [f.result() for f in in_flight]
+            supervisor.wait(timeout=60)
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(supervisor.pid, signal.SIGKILL)  # nothing left behind, whatever happened
+    return answers

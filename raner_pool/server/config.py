@@ -53,6 +53,11 @@ class ServerConfig:
     file descriptors."""
     backlog: int = 2048
     """Connections the kernel queues before uvicorn accepts them."""
+    header_timeout_s: float = 10.0
+    """A client must send a request's headers within this long of its first byte (or of connecting); else its
+    connection is closed, with a 408 if it had sent anything (raner_pool.server.read_deadlines)."""
+    body_timeout_s: float = 30.0
+    """A client sending a body may pause this long between chunks at most; else 408 and the connection closed."""
     access_log: bool = True
     """One JSON line per request on stderr (raner_pool.server.access_log); `--access-log off` turns it off."""
 
@@ -67,7 +72,7 @@ class ServerConfig:
 SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "grace_s": (int, float), "drain_timeout_s": (int, float), "max_body_bytes": int, "cors_origins": list,
     "api_keys_file": str, "admin_token_file": str, "timeout_keep_alive_s": (int, float), "limit_concurrency": int,
-    "backlog": int, "access_log": bool,
+    "backlog": int, "access_log": bool, "header_timeout_s": (int, float), "body_timeout_s": (int, float),
 }
 
 

@@ -17,13 +17,14 @@ __all__ = ["free_port", "launched", "stop_process"]
 
 @contextmanager
 def launched(
-    command: list[str], port: int, log: Path, ready_within_s: float = 180.0, *, env: Mapping[str, str] | None = None
+    command: list[str], port: int, log: Path, ready_within_s: float = 180.0, *, env: Mapping[str, str] | None = None,
+    new_session: bool = False,
 ) -> Iterator[str]:
-    """Run `command` (a server on `port`, in `env` if given), output to `log`; yield its URL once ready; stop it
-    whatever happens."""
+    """Run `command` (a server on `port`, in `env` if given; `new_session`: in a process group of its own, which
+    can then be signalled whole), output to `log`; yield its URL once ready; stop it whatever happens."""
     with open(log, "wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                   env=None if env is None else dict(env))
+                                   env=None if env is None else dict(env), start_new_session=new_session)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_within_s

@@ -8,6 +8,7 @@ Exit status: after a drain uvicorn re-raises the signal that stopped it, so the 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -18,14 +19,20 @@ import uvicorn
 
 from raner_pool.errors import RaNERError
 from raner_pool.registry import ModelRegistry
+from raner_pool.server.workers import WORKER_ENV
 
 log = logging.getLogger("raner_pool.server")
+SAME_STOP_WITHIN_S = 0.5
+"""Under a supervisor, a stop signal this soon after the first is the same stop delivered twice: a signal to the
+whole process group (systemd's KillMode=control-group, Ctrl+C in a terminal) reaches a worker directly and again
+through the supervisor, which forwards what it gets. Only a later one ends the drain at once."""
 
 
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, except that SIGTERM first calls `on_drain` (so /ready answers 503) and keeps serving for
     `grace_s`, then shuts down as uvicorn does: no new connections, in-flight requests finish within
-    `timeout_graceful_shutdown`. A second SIGTERM or SIGINT ends it at once."""
+    `timeout_graceful_shutdown`. A second SIGTERM or SIGINT ends it at once (under a supervisor, one that comes
+    more than SAME_STOP_WITHIN_S after the first)."""
 
     def __init__(self, config: uvicorn.Config, grace_s: float, on_drain: Callable[[], None]) -> None:
         super().__init__(config)
@@ -34,7 +41,12 @@ class DrainingServer(uvicorn.Server):
         self.draining_since: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.draining_since is not None or self.should_exit:
+        since = self.draining_since
+        if since is not None and WORKER_ENV in os.environ and time.monotonic() - since < SAME_STOP_WITHIN_S:
+            log.info("signal %s again within %.1f s: the same stop, from the process group and the supervisor",
+                     signal.Signals(sig).name, SAME_STOP_WITHIN_S)
+            return
+        if since is not None or self.should_exit:
             log.warning("signal %s during the drain: stopping now", signal.Signals(sig).name)
             self._captured_signals.append(sig)
             self.should_exit = self.force_exit = True

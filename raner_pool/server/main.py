@@ -14,11 +14,13 @@ import uvicorn
 
 from raner_pool.errors import RaNERError
 from raner_pool.loading import preload_model
+from raner_pool.memory import limit_malloc_arenas
 from raner_pool.model_specs import ModelSpec, load_specs
 from raner_pool.registry import ModelRegistry
 from raner_pool.server.app import create_app
 from raner_pool.server.config import load_server_config
 from raner_pool.server.lifecycle import DrainingServer, reload_on_sighup
+from raner_pool.server.read_deadlines import read_deadline_protocol
 from raner_pool.server.workers import MULTIPROC_ENV, Supervisor, bind
 from raner_pool.threads import WORKERS_ENV, available_cores
 
@@ -55,6 +57,7 @@ def serve(
     package then, as `raner-pool serve --workers N` does, so /metrics covers every worker). `retune` times
     backend="auto" and batch budgets anew instead of reusing what earlier starts timed on this machine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas()  # before any pool's threads exist: see raner_pool.memory and README, "Memory"
     specs = [single_model] if single_model is not None and config is None else load_specs(config)
     server_config = load_server_config(config)
     if access_log is not None:  # the command line's --access-log over the registry's server.access_log
@@ -67,11 +70,14 @@ def serve(
         # one process answers /health while it loads; a worker accepts nothing until its models are warm, so a
         # request is never handed to a sibling that is still loading
         app = create_app(models, server_config, load_in_background=sockets is None)
+        metrics = app.state.service.metrics
         limit_concurrency = min(server_config.limit_concurrency, open_files_limit() - FILES_KEPT_FREE)
         uvicorn_config = uvicorn.Config(
             app, host=host, port=port, log_level="info", timeout_graceful_shutdown=int(server_config.drain_timeout_s),
             timeout_keep_alive=int(server_config.timeout_keep_alive_s), limit_concurrency=limit_concurrency,
             backlog=server_config.backlog, access_log=False,  # ours is raner_pool.server.access_log, off the loop
+            http=read_deadline_protocol(server_config.header_timeout_s, server_config.body_timeout_s,
+                                        lambda phase: metrics.slow_clients.labels(phase).inc()),
         )
         reload_on_sighup(models)
         server = DrainingServer(uvicorn_config, server_config.grace_s,

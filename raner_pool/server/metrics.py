@@ -149,6 +149,10 @@ class ServerMetrics:
         self.inference_errors = Counter(
             "raner_inference_errors", "Engine calls that raised", ["model"], registry=own
         )
+        self.slow_clients = Counter(
+            "raner_slow_clients_closed", "Connections closed for sending their headers or body too slowly",
+            ["phase"], registry=own,
+        )
         if multiprocess_dir:
             multiprocess.MultiProcessCollector(self.registry, path=multiprocess_dir)
             PoolSampler(models)

@@ -23,6 +23,8 @@ from types import FrameType
 
 log = logging.getLogger("raner_pool.server")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_ENV = "RANER_POOL_WORKER"
+"""Set in every worker process, to its number."""
 RESPAWN_PAUSE_S = 1.0
 """A worker that dies at once would otherwise be respawned in a tight loop."""
 
@@ -80,7 +82,7 @@ class Supervisor:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             code = 0
             try:
-                os.environ["RANER_POOL_WORKER"] = str(number)
+                os.environ[WORKER_ENV] = str(number)
                 self.serve_worker(self.sock)
             except BaseException:
                 log.exception("worker %d failed", number)
@@ -108,7 +110,7 @@ def _mark_metrics_dead(pid: int) -> None:
 
 def live_workers() -> int | None:
     """How many worker processes the supervisor of this process has now (None: not under a supervisor)."""
-    if "RANER_POOL_WORKER" not in os.environ:
+    if WORKER_ENV not in os.environ:
         return None
     parent = os.getppid()
     try:
@@ -121,5 +123,5 @@ def live_workers() -> int | None:
 def reload_siblings() -> None:
     """Under a supervisor: have every worker re-read the registry (the supervisor forwards SIGHUP to all), so a
     reload asked of one worker reaches the others. A worker that already switched finds nothing to do."""
-    if "RANER_POOL_WORKER" in os.environ:
+    if WORKER_ENV in os.environ:
         os.kill(os.getppid(), signal.SIGHUP)
