@@ -139,9 +139,12 @@ def test_values_of_the_extra_types_show_on_hover_and_focus(page: Page, server: R
     assert "USD 280,000,000" in found["2.8亿美元"]["title"] and "20%" in found["百分之二十"]["title"]
     assert all(found[s]["bg"] == COLORS[found[s]["type"]] for s in found)
     page.get_by_test_id("result").locator("mark.entity").first.focus()
-    for _ in range(3):  # the marks with a value are in the tab order, in text order
+    shown = "getComputedStyle(document.activeElement, '::before').content"
+    for _ in range(3):  # the marks with a value are in the tab order, in text order, the value shown above each
         label = page.evaluate("document.activeElement.getAttribute('aria-label') || ''")
         assert label.split(":")[0] in ("2023年11月2日晚上8点", "2.8亿美元", "百分之二十"), label
+        value = page.evaluate("document.activeElement.dataset.value")
+        assert value and label.endswith(value) and page.evaluate(shown) == f'"{value}"'
         page.keyboard.press("Tab")
 
 

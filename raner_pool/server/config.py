@@ -9,6 +9,9 @@ They come from the registry file's `[server]` table; secrets come from the envir
     cors_origins = ["https://app.example.com"]
     api_keys_file = "/run/secrets/raner-api-keys"     # or RANER_POOL_API_KEYS="k1,k2"
     admin_token_file = "/run/secrets/raner-admin"     # or RANER_POOL_ADMIN_TOKEN="..."
+    header_timeout_s = 10         # a request's headers must arrive within this long, else 408 and closed
+    body_timeout_s = 30           # at most this long between body chunks, else 408 and closed
+    access_log = true             # one JSON line per request on stderr (--access-log off)
 """
 
 from __future__ import annotations

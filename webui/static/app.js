@@ -97,8 +97,9 @@ function entityMark(entity, spanText) {
   const prob = typeof entity.prob === "number" ? entity.prob.toFixed(3) : "?";
   const value = describeValue(entity);
   mark.title = `${entity.type} ${TYPE_NAMES[entity.type] || ""} · ${value ? value + " · " : ""}p=${prob}`;
-  if (value) {  // reachable by keyboard: the value is read out on focus
+  if (value) {  // reachable by keyboard: the value shows above it (data-value) and is read out on focus
     mark.tabIndex = 0;
+    mark.dataset.value = value;
     mark.setAttribute("aria-label", `${spanText}: ${TYPE_NAMES[entity.type] || entity.type} ${value}`);
   }
   mark.textContent = spanText;
