@@ -1,16 +1,26 @@
-# raner-pool on CPUs (BuildKit, the default builder since Docker 23, for RUN --mount).
+# raner-pool on CPUs (Docker, or podman/buildah: scripts/build-image.sh).
 #   docker build -t raner-pool:0.1.0 .   docker run --read-only --tmpfs /tmp -p 8000:8000 raner-pool:0.1.0
 # Real models: mount them under /models and name them in a registry file (RANER_POOL_CONFIG), see deploy/.
+# Build arguments, whose defaults are what a user needs: BASE_IMAGE (any Debian-like image with Python 3.11 and its
+# venv module: `make image` uses a debootstrapped Debian, scripts/build-image.sh), TORCH_SOURCE (the pip options
+# that say where the CPU torch wheel comes from) and PIP_CERT (a CA bundle for pip behind a TLS proxy; unset, pip's
+# own).
+ARG BASE_IMAGE=python:3.11.14-slim-trixie
 
 # ---- builder: the project's wheel (the embedded default model is package data, so it travels inside) ----------
-FROM python:3.11.14-slim-trixie AS builder
+FROM ${BASE_IMAGE} AS builder
+ARG PIP_CERT
 WORKDIR /src
+RUN python3 -m venv /opt/build
 COPY pyproject.toml README.md ./
 COPY raner_pool ./raner_pool
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # ---- runtime: no compilers (slim has none), no pip cache, nothing of the build left behind ---------------------
-FROM python:3.11.14-slim-trixie
+# checkov:skip=CKV_DOCKER_7: the base image is a build argument whose default pins a tag (checkov reads no ARGs)
+FROM ${BASE_IMAGE}
+ARG PIP_CERT
+ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
 LABEL org.opencontainers.image.title="raner-pool" \
       org.opencontainers.image.description="Chinese NER (PER, LOC, ORG) over pools of RaNER models, on CPUs" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -31,17 +41,38 @@ ENV PYTHONUNBUFFERED=1 \
     HF_HOME=/tmp/huggingface \
     MPLCONFIGDIR=/tmp/matplotlib \
     RANER_POOL_OFFLINE=1 \
-    RANER_POOL_WEBUI_DIR=/app/webui
+    RANER_POOL_WEBUI_DIR=/app/webui \
+    RANER_POOL_PORT=8000 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
 
-# torch first, pinned, from the CPU index: an unpinned torch pulls gigabytes of CUDA packages. Then the wheel,
-# whose own torch==2.13.0 requirement that CPU build (2.13.0+cpu) already satisfies. The wheel is bind-mounted
-# from the builder, so it leaves no layer behind.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir /wheels/raner_pool-*.whl
-# jionlp unpacks its dictionaries into its own package dir on first import: do it now, as root, because the
-# running container's root filesystem is read-only.
-RUN python -c "import raner_pool.recognizers.jionlp_import as j; j.jionlp()"
+# Everything goes into a virtual environment (Debian's own Python refuses system-wide pip installs). Layers from
+# the most stable to the least, so that a changed source file rebuilds only the last ones: torch first, pinned, the
+# CPU build (an unpinned torch pulls gigabytes of CUDA packages); then the dependencies pyproject.toml lists, whose
+# torch==2.13.0 the CPU build (2.13.0+cpu) already satisfies; then the wheel alone (copied, not bind-mounted:
+# buildah 1.28, Debian 12's, cannot mount from another stage; the copy costs 9 MB).
+# What the server never reads stays out: bytecode for every module of every package (--no-compile; the
+# warm-up below compiles what a run imports), torch's C++ headers (for compiling extensions) and test suites.
+# jionlp unpacks its dictionaries into its own package dir on first import: that happens here, as root, because
+# the running container's root filesystem is read-only.
+RUN python3 -m venv /opt/venv
+# $TORCH_SOURCE is pip options, split into words on purpose, and no package: hadolint takes it for an unpinned one
+# hadolint ignore=SC2086,DL3013
+RUN pip install --no-cache-dir --no-compile $TORCH_SOURCE torch==2.13.0 \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/torch/include
+COPY pyproject.toml /opt/raner-pool/pyproject.toml
+RUN python3 -c "import tomllib; print(*tomllib.load(open('/opt/raner-pool/pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /opt/raner-pool/requirements.txt \
+    && pip install --no-cache-dir --no-compile -r /opt/raner-pool/requirements.txt \
+    && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests -not -path "*/torch/*" -exec rm -rf {} + \
+    && python3 -c "import jionlp" > /dev/null
+COPY --from=builder /wheels /opt/raner-pool/wheels
+RUN pip install --no-cache-dir --no-deps /opt/raner-pool/wheels/raner_pool-*.whl
+# The warm-up: one prediction on every runtime `auto` weighs (ModelScope's pipeline, ONNX export and ONNX Runtime)
+# with the extra types, and the server's imports, writing bytecode for just the modules a run imports; then
+# nothing it cached (exports, timings) stays in the image.
+RUN PYTHONDONTWRITEBYTECODE="" raner-pool predict --backend auto "2023年11月2日晚上8点，腾讯总裁刘炽平在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。" > /dev/null \
+    && PYTHONDONTWRITEBYTECODE="" python3 -c "import raner_pool.server.main, raner_pool.server.app" \
+    && rm -rf /tmp/* /tmp/.[!.]*
 
 # A fixed UID/GID (not 1000, which host users tend to have) so that runAsUser, fsGroup and file ownership on
 # mounted volumes can name it. No home directory in the image: HOME is /tmp.
@@ -63,13 +94,15 @@ USER 10001:10001
 EXPOSE 8000
 
 # /ready, not /health: 503 while models load and from SIGTERM on. Python's urllib raises on a 503, so no curl.
+# The port is RANER_POOL_PORT's, which `serve` also reads (a container run with --network host picks its own).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"RANER_POOL_PORT\"]}/ready', timeout=4)"]
 
 # Exec form: raner-pool is PID 1 and gets SIGTERM itself (a shell form would put /bin/sh in between, which does
 # not forward it). No init (tini) is needed: the server installs its own SIGTERM/SIGINT/SIGHUP handlers (PID 1
 # gets no default ones), and with --workers N the supervisor forwards signals to its workers and reaps children
-# with os.wait(), which also collects any orphan re-parented to it. The image can also run the other
-# subcommands: docker run IMAGE predict "..." .
+# with os.wait(), which also collects any orphan re-parented to it. After a drain the exit status is 0: uvicorn
+# re-raises SIGTERM once its handlers are gone, and the kernel does not deliver to PID 1 a signal it has no handler
+# for. The image can also run the other subcommands: docker run IMAGE predict "..." .
 ENTRYPOINT ["raner-pool"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["serve", "--host", "0.0.0.0"]

@@ -7,7 +7,7 @@ export RANER_POOL_OFFLINE ?= 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint webui bench bench-distributed loadtest soak train evaluate parity clean
+.PHONY: serve test image lint webui bench bench-distributed loadtest soak train evaluate parity clean
 LINTED := raner_pool tests training scripts bench loadtest server.py
 
 $(BIN)/python:
@@ -41,8 +41,9 @@ $(DEPLOY_STAMP): $(DEPLOY_VENV)/bin/python deploy/requirements.txt
 	touch $(DEPLOY_STAMP)
 
 # Debian packages the tests drive for real: a browser (with CJK and emoji fonts) for the WebUI, Redis for the cache,
-# wrk (a C load generator) for the HTTP benchmark (bench/http_path.py).
-APT_PACKAGES := chromium redis-server fonts-wqy-zenhei fonts-noto-color-emoji wrk
+# wrk (a C load generator) for the HTTP benchmark (bench/http_path.py), podman (with runc) and debootstrap to build
+# and run the image (tests/test_image.py).
+APT_PACKAGES := chromium redis-server fonts-wqy-zenhei fonts-noto-color-emoji wrk podman runc debootstrap
 $(VENV)/.system-packages: | $(BIN)/python
 	dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PACKAGES))
@@ -57,6 +58,11 @@ test: $(STAMP) $(VENV)/.system-packages $(DEPLOY_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist loadscope
+
+# The image tests/test_image.py builds and runs, with podman, from a debootstrapped Debian base and this machine's
+# CPU torch wheel (scripts/build-image.sh); where Docker and a registry are at hand, `docker build .` builds it too.
+image: $(VENV)/.system-packages
+	scripts/build-image.sh localhost/raner-pool:test
 
 # The WebUI's stylesheet is compiled from Tailwind and committed, so serving needs no Node.
 webui:

@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, default=os.environ.get("RANER_POOL_CONFIG") or None,
                        help="registry TOML (default: $RANER_POOL_CONFIG); without it, --model alone")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=int(os.environ.get("RANER_POOL_PORT", "8000")),
+                       help="default: $RANER_POOL_PORT or 8000")
     serve.add_argument("--pool-size", type=int, default=2, help="instances of --model (without --config)")
     serve.add_argument("--workers", type=int, default=int(os.environ.get("RANER_POOL_WORKERS", "1")),
                        help="server processes sharing the port and the weights (default: $RANER_POOL_WORKERS or 1)")

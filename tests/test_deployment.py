@@ -189,6 +189,16 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return result
 
 
+def build_arguments() -> dict[str, str]:
+    """The defaults of the Dockerfile's ARGs (the values a plain `docker build .` uses)."""
+    defaults = {}
+    for name, args in dockerfile_instructions():
+        if name == "ARG" and "=" in args:
+            key, _, value = args.partition("=")
+            defaults[key] = value.strip('"')
+    return defaults
+
+
 def final_stage() -> list[tuple[str, str]]:
     instructions = dockerfile_instructions()
     last_from = max(i for i, (name, _) in enumerate(instructions) if name == "FROM")
@@ -241,21 +251,23 @@ def test_dockerfile_runtime_stage() -> None:
     instructions = dockerfile_instructions()
     assert [name for name, _ in instructions].count("FROM") >= 2, "multi-stage: a builder stage makes the wheel"
     assert any(name == "RUN" and "pip wheel" in args and "--no-deps" in args for name, args in instructions)
-    base_image = stage[0][1].split()[0]
+    arguments = build_arguments()
+    base_image = re.sub(r"\$\{(\w+)\}", lambda m: arguments[m.group(1)], stage[0][1].split()[0])
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base_image), base_image
     assert image_uid() >= 10000, "a fixed, high, non-root UID"
     runs = " ".join(args for name, args in stage if name == "RUN")
     torch_pin = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
                      if d.startswith("torch"))
-    assert torch_pin in runs and "https://download.pytorch.org/whl/cpu" in runs, "the CPU torch the project pins"
+    assert torch_pin in runs and "$TORCH_SOURCE" in runs, "the CPU torch the project pins"
+    assert arguments["TORCH_SOURCE"] == "--index-url https://download.pytorch.org/whl/cpu", "from the CPU index"
     assert all("--no-cache-dir" in cmd for cmd in re.findall(r"pip install[^&;]*", runs))
     assert not re.search(r"\b(gcc|g\+\+|build-essential|apt-get install)\b", runs), "no compilers at run time"
     healthcheck = " ".join(args for name, args in stage if name == "HEALTHCHECK")
-    assert "/ready" in healthcheck and f":{exposed_port()}/" in healthcheck
+    env = " ".join(args for name, args in stage if name == "ENV")
+    assert "/ready" in healthcheck and "RANER_POOL_PORT" in healthcheck and f"RANER_POOL_PORT={exposed_port()}" in env
     for name in ("ENTRYPOINT", "CMD"):
         (args,) = [a for n, a in stage if n == name]
         assert isinstance(json.loads(args), list), f"{name} in exec form: SIGTERM must reach the server"
-    env = " ".join(args for name, args in stage if name == "ENV")
     for variable in ("HOME=/tmp", "TMPDIR=/tmp", "MODELSCOPE_CACHE=/tmp/", "RANER_POOL_WEBUI_DIR=/app/webui"):
         assert variable in env
     assert any(name == "VOLUME" and "/tmp" in args for name, args in stage)

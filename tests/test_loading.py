@@ -91,6 +91,11 @@ def test_transformers_backend(hf_model_dir: Path):
     assert pool.predict_batch([text, ""]) == [entities, []]
 
 
+def test_transformers_backend_refuses_a_modelscope_dir_instead_of_answering_with_random_weights():
+    with pytest.raises(ModelNotAvailable, match=r"weights are missing.*use backend='modelscope'"):
+        RaNERModelPool("default", pool_size=1, backend="transformers")
+
+
 def test_modelscope_backend_refuses_a_hugging_face_dir(hf_model_dir: Path):
     with pytest.raises(ModelNotAvailable, match="backend='transformers'"):
         RaNERModelPool(hf_model_dir, pool_size=1)

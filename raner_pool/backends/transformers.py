@@ -27,7 +27,14 @@ class TransformersBackend:
         self.model_dir = model_dir
         self.device = torch.device(device)
         self.dtype = dtype
-        self.model = AutoModelForTokenClassification.from_pretrained(model_dir).to(self.device).eval()
+        model, loading = AutoModelForTokenClassification.from_pretrained(model_dir, output_loading_info=True)
+        if loading["missing_keys"]:  # transformers would fill them with random weights and only log a warning
+            hint = (" it is a ModelScope dir: use backend='modelscope' or 'onnx'"
+                    if (model_dir / "configuration.json").is_file() else "")
+            raise ModelNotAvailable(
+                f"{model_dir} is not a Hugging Face token-classification model: {len(loading['missing_keys'])} of "
+                f"its weights are missing (e.g. {loading['missing_keys'][0]});{hint}")
+        self.model = model.to(self.device).eval()
         self.tokenizer = CharTokenizer(AutoTokenizer.from_pretrained(model_dir))
         id2label = self.model.config.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]
