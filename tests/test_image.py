@@ -153,14 +153,14 @@ def test_the_container_answers_the_readme_example(server: Container) -> None:
 
 WRITE_PROBE = """
 import os, sys
-denied, written = [], []
+written = []
 for directory in sys.argv[1:]:
     try:
         with open(os.path.join(directory, "probe"), "w") as probe:
             probe.write("x")
         written.append(directory)
-    except OSError as error:
-        denied.append(directory)
+    except OSError:
+        pass
 print(" ".join(written))
 """
 
