@@ -30,7 +30,12 @@ def compare_with_pipeline(model_dir: Path, texts: Sequence[str], pool: RaNERMode
     """Run both on every text; texts on which the pipeline itself raises are counted, not compared. Compare a
     pool that reads texts as the pipeline does (`engine.PIPELINE_READING`, the default here): cleaned edges and
     sentence windows are deliberate differences (raner_pool.edges, raner_pool.windows)."""
-    from modelscope.pipelines import pipeline
+    try:
+        from modelscope.pipelines import pipeline
+    except ModuleNotFoundError as error:  # modelscope.pipelines imports `datasets`, which serving never needs
+        raise ModuleNotFoundError(
+            f"comparing with the ModelScope pipeline needs {error.name!r}: pip install 'raner-pool[pipeline]'"
+        ) from error
 
     reference = pipeline("named-entity-recognition", model=str(model_dir), device="cpu")
     pool = pool or RaNERModelPool(model_dir, pool_size=1, engine_config=PIPELINE_READING, extra_types=())
