@@ -16,11 +16,45 @@ COPY pyproject.toml README.md ./
 COPY raner_pool ./raner_pool
 RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
+# ---- venv: torch and every dependency in the virtual environment the runtime takes whole (same path) ---------
+# Debian's own Python refuses system-wide pip installs, hence a venv. Two layers, the most stable first: torch,
+# pinned, the CPU build (an unpinned torch pulls gigabytes of CUDA packages); then the dependencies pyproject.toml
+# lists, whose torch==2.13.0 the CPU build (2.13.0+cpu) already satisfies. What serving never reads is cut here,
+# in a stage where binutils may be installed without reaching the runtime: bytecode for every module (--no-compile;
+# the runtime's warm-up compiles what a run imports), torch's C++ headers, the C++ test suites and their binaries
+# (130 MB), other test suites, jiojio's segmentation models (145 MB: jionlp imports jiojio, but only its segmenter
+# reads them, through jiojio.init(), which the time and money rules never call), jionlp's dictionary archives
+# once unpacked (16 MB; jionlp unpacks them into its package dir on first import, so that happens here: the
+# running container's root filesystem is read-only), and the symbol tables of the compiled modules (strip
+# --strip-unneeded, as Debian strips its own libraries: libtorch_cpu.so 434 -> 345 MB; auditwheel's vendored
+# libraries in *.libs/ are left as they are).
+FROM ${BASE_IMAGE} AS venv
+ARG PIP_CERT
+ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
+# binutils from the base release's archive, whatever its version: it only strips and never reaches the runtime
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/*
+# $TORCH_SOURCE is pip options, split into words on purpose, and no package: hadolint takes it for an unpinned one
+# hadolint ignore=SC2086,DL3013
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-compile $TORCH_SOURCE torch==2.13.0
+COPY pyproject.toml /opt/raner-pool/pyproject.toml
+WORKDIR /opt/venv/lib/python3.11/site-packages
+RUN python3 -c "import tomllib; print(*tomllib.load(open('/opt/raner-pool/pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /opt/raner-pool/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --no-compile -r /opt/raner-pool/requirements.txt \
+    && /opt/venv/bin/python -c "import jionlp" > /dev/null \
+    && rm -rf torch/include torch/test jiojio/models jionlp/dictionary/*.zip \
+    && find torch/bin -maxdepth 1 -type f \( -name "test_*" -o -name "*Test" -o -name "protoc*" \) -delete \
+    && find . -depth -type d -name tests -not -path "./torch/*" -exec rm -rf {} + \
+    && find . -name "*.so*" -type f -not -path "*.libs/*" -exec strip --strip-unneeded {} + \
+    && /opt/venv/bin/python -c "import torch, numpy, scipy.sparse, onnxruntime, uvloop, tokenizers, jionlp" > /dev/null
+
 # ---- runtime: no compilers (slim has none), no pip cache, nothing of the build left behind ---------------------
 # checkov:skip=CKV_DOCKER_7: the base image is a build argument whose default pins a tag (checkov reads no ARGs)
 FROM ${BASE_IMAGE}
 ARG PIP_CERT
-ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
 LABEL org.opencontainers.image.title="raner-pool" \
       org.opencontainers.image.description="Chinese NER (PER, LOC, ORG) over pools of RaNER models, on CPUs" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -46,25 +80,9 @@ ENV PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-# Everything goes into a virtual environment (Debian's own Python refuses system-wide pip installs). Layers from
-# the most stable to the least, so that a changed source file rebuilds only the last ones: torch first, pinned, the
-# CPU build (an unpinned torch pulls gigabytes of CUDA packages); then the dependencies pyproject.toml lists, whose
-# torch==2.13.0 the CPU build (2.13.0+cpu) already satisfies; then the wheel alone (copied, not bind-mounted:
-# buildah 1.28, Debian 12's, cannot mount from another stage; the copy costs 9 MB).
-# What the server never reads stays out: bytecode for every module of every package (--no-compile; the
-# warm-up below compiles what a run imports), torch's C++ headers (for compiling extensions) and test suites.
-# jionlp unpacks its dictionaries into its own package dir on first import: that happens here, as root, because
-# the running container's root filesystem is read-only.
-RUN python3 -m venv /opt/venv
-# $TORCH_SOURCE is pip options, split into words on purpose, and no package: hadolint takes it for an unpinned one
-# hadolint ignore=SC2086,DL3013
-RUN pip install --no-cache-dir --no-compile $TORCH_SOURCE torch==2.13.0 \
-    && rm -rf /opt/venv/lib/python3.11/site-packages/torch/include
-COPY pyproject.toml /opt/raner-pool/pyproject.toml
-RUN python3 -c "import tomllib; print(*tomllib.load(open('/opt/raner-pool/pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /opt/raner-pool/requirements.txt \
-    && pip install --no-cache-dir --no-compile -r /opt/raner-pool/requirements.txt \
-    && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests -not -path "*/torch/*" -exec rm -rf {} + \
-    && python3 -c "import jionlp" > /dev/null
+# The venv (the stage above), then the wheel alone (copied, not bind-mounted: buildah 1.28, Debian 12's, cannot
+# mount from another stage; the copy costs 8 MB), so that a changed source file rebuilds only the last layers.
+COPY --from=venv /opt/venv /opt/venv
 COPY --from=builder /wheels /opt/raner-pool/wheels
 RUN pip install --no-cache-dir --no-deps /opt/raner-pool/wheels/raner_pool-*.whl
 # The warm-up: one prediction on every runtime `auto` weighs (ModelScope's pipeline, ONNX export and ONNX Runtime)

@@ -256,11 +256,13 @@ def test_dockerfile_runtime_stage() -> None:
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base_image), base_image
     assert image_uid() >= 10000, "a fixed, high, non-root UID"
     runs = " ".join(args for name, args in stage if name == "RUN")
+    all_runs = " ".join(args for name, args in instructions if name == "RUN")
     torch_pin = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
                      if d.startswith("torch"))
-    assert torch_pin in runs and "$TORCH_SOURCE" in runs, "the CPU torch the project pins"
+    assert torch_pin in all_runs and "$TORCH_SOURCE" in all_runs, "the CPU torch the project pins"
+    assert any(name == "COPY" and args.startswith("--from=venv /opt/venv") for name, args in stage), "torch's venv"
     assert arguments["TORCH_SOURCE"] == "--index-url https://download.pytorch.org/whl/cpu", "from the CPU index"
-    assert all("--no-cache-dir" in cmd for cmd in re.findall(r"pip install[^&;]*", runs))
+    assert all("--no-cache-dir" in cmd for cmd in re.findall(r"pip install[^&;]*", all_runs))
     assert not re.search(r"\b(gcc|g\+\+|build-essential|apt-get install)\b", runs), "no compilers at run time"
     healthcheck = " ".join(args for name, args in stage if name == "HEALTHCHECK")
     env = " ".join(args for name, args in stage if name == "ENV")
