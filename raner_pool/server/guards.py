@@ -62,7 +62,7 @@ class BodyGuard:
         if declared.isdigit() and int(declared) > limit:
             await refuse(scope, send, too_large(limit))
             return
-        takes_json = scope["method"] in BODY_METHODS and _takes_json(scope)
+        takes_json = scope["method"] in BODY_METHODS and _takes_json(scope, request)
         if takes_json and (problem := content_type_problem(request.headers.get("content-type"))):
             await refuse(scope, send, APIError(415, "unsupported_media_type", problem), close=True)
             return
@@ -118,21 +118,25 @@ async def refuse(scope: Scope, send: Send, error: APIError, *, close: bool = Fal
     await response(scope, no_body, send)
 
 
-def json_routes(app: FastAPI) -> list[tuple[str, re.Pattern[str]]]:
-    """(method, path regex) of the routes that read a JSON body, from the OpenAPI schema (computed once)."""
-    found: list[tuple[str, re.Pattern[str]]] | None = getattr(app.state, "json_routes", None)
+def json_routes(app: FastAPI) -> list[tuple[str, re.Pattern[str], bool]]:
+    """(method, path regex, body required) of the routes that read a JSON body, from the OpenAPI schema
+    (computed once)."""
+    found: list[tuple[str, re.Pattern[str], bool]] | None = getattr(app.state, "json_routes", None)
     if found is None:
-        found = [(method.upper(), compile_path(path)[0]) for path, operations in app.openapi()["paths"].items()
+        found = [(method.upper(), compile_path(path)[0], bool(operation["requestBody"].get("required")))
+                 for path, operations in app.openapi()["paths"].items()
                  for method, operation in operations.items()
                  if "application/json" in operation.get("requestBody", {}).get("content", {})]
         app.state.json_routes = found
     return found
 
 
-def _takes_json(scope: Scope) -> bool:
-    """Whether the route this request goes to reads a JSON body."""
-    return any(scope["method"] == method and pattern.match(scope["path"])
-               for method, pattern in json_routes(scope["app"]))
+def _takes_json(scope: Scope, request: Request) -> bool:
+    """Whether the route this request goes to reads a JSON body, and this request sends one (a route whose body
+    is optional may be called with none)."""
+    empty = request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers
+    return any(scope["method"] == method and pattern.match(scope["path"]) and (required or not empty)
+               for method, pattern, required in json_routes(scope["app"]))
 
 
 def content_type_problem(value: str | None) -> str | None:
