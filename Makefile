@@ -40,6 +40,19 @@ $(DEPLOY_STAMP): $(DEPLOY_VENV)/bin/python deploy/requirements.txt
 	$(DEPLOY_VENV)/bin/pip install -q -r deploy/requirements.txt
 	touch $(DEPLOY_STAMP)
 
+# The real Label Studio that tests/test_label_studio.py connects the ML backend to (pinned in
+# tests/label-studio-requirements.txt), in a venv of its own: its Django pins clash with ours. ~2 minutes, once.
+LS_VENV := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed
+$(LS_VENV)/bin/python:
+	$(PYTHON) -m venv $(LS_VENV)
+	echo '*' > $(LS_VENV)/.gitignore
+
+$(LS_STAMP): $(LS_VENV)/bin/python tests/label-studio-requirements.txt
+	$(LS_VENV)/bin/pip install -q --upgrade pip
+	$(LS_VENV)/bin/pip install -q -r tests/label-studio-requirements.txt
+	touch $(LS_STAMP)
+
 # Debian packages the tests drive for real: a browser (with CJK and emoji fonts) for the WebUI, Redis for the cache,
 # wrk (a C load generator) for the HTTP benchmark (bench/http_path.py), podman (with runc) and debootstrap to build
 # and run the image (tests/test_image.py).
@@ -54,7 +67,7 @@ serve: $(STAMP)
 
 # Two pytest workers, each taking whole modules (so a module's shared server starts once): most slow tests wait
 # on servers, clusters and browsers rather than compute, so two of them at once fit the two cores.
-test: $(STAMP) $(VENV)/.system-packages $(DEPLOY_STAMP)
+test: $(STAMP) $(VENV)/.system-packages $(DEPLOY_STAMP) $(LS_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist loadscope
@@ -117,4 +130,4 @@ parity: $(STAMP)
 	$(BIN)/python scripts/parity.py
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEPLOY_VENV) $(LS_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

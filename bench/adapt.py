@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=2000, help="forgetting: rule-labelled sentences")
     parser.add_argument("--epochs", type=int, default=5, help="forgetting: epochs")
     parser.add_argument("--sizes", default="25,50,100,200,300", help="curve: training set sizes")
-    parser.add_argument("--replace-prob", type=float, default=0.0, help="curve: mention replacement")
+    parser.add_argument("--replace-prob", type=float, default=0.5, help="curve: mention replacement")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:

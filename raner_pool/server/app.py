@@ -21,6 +21,7 @@ from raner_pool.server.admin_routes import mount_admin
 from raner_pool.server.config import ServerConfig
 from raner_pool.server.errors import APIError, error_response, validation_error
 from raner_pool.server.guards import install_guards
+from raner_pool.server.label_studio_routes import mount_label_studio
 from raner_pool.server.request_context import RequestContext
 from raner_pool.server.service import Service
 from raner_pool.server.webui_routes import mount_webui
@@ -70,6 +71,7 @@ def create_app(
     for module in (ner_routes, openai_routes, ops_routes):
         app.include_router(module.router)
     mount_admin(app)
+    mount_label_studio(app)
     mount_webui(app)
 
     app.add_middleware(RequestContext, access_log=access_log)  # outermost: guards' refusals get an id too

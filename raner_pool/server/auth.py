@@ -2,7 +2,8 @@
 
 Open without a key: /health, /ready, /metrics (probes and scrapers), the WebUI page / and /static/*, and the API
 docs (/docs, /redoc, /openapi.json: they describe the API, they serve nothing). /admin/* checks its own
-admin_token instead. A missing or wrong key is a 401 with `WWW-Authenticate: Bearer`, in the route family's shape
+admin_token instead, /label-studio/* Label Studio's Basic auth or these keys (server/label_studio_routes.py).
+A missing or wrong key is a 401 with `WWW-Authenticate: Bearer`, in the route family's shape
 (on /v1/* OpenAI's `invalid_api_key`, which the openai client raises as AuthenticationError).
 """
 
@@ -17,7 +18,7 @@ from raner_pool.server.errors import APIError, error_response
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/", "/docs", "/docs/oauth2-redirect", "/redoc",
                         "/openapi.json"})
-OPEN_PREFIXES = ("/static/", "/admin/")
+OPEN_PREFIXES = ("/static/", "/admin/", "/label-studio/")
 
 
 def is_open(path: str) -> bool:

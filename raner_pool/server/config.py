@@ -27,6 +27,7 @@ from raner_pool.model_specs import ModelSpec, RegistryConfigError
 
 ADMIN_TOKEN_ENV = "RANER_POOL_ADMIN_TOKEN"
 API_KEYS_ENV = "RANER_POOL_API_KEYS"
+LABEL_STUDIO_AUTH_ENV = "RANER_POOL_LABEL_STUDIO_AUTH"
 BYTES_PER_CHAR = 3
 """UTF-8 bytes of a CJK character: what a body limit "enough for N characters" allows per character."""
 BODY_OVERHEAD_BYTES = 64 * 1024
@@ -49,6 +50,9 @@ class ServerConfig:
     """Accepted `Authorization: Bearer` keys; empty: no key needed."""
     admin_token: str | None = None
     """Bearer token of the /admin routes; None: those routes do not exist (404)."""
+    label_studio_auth: str | None = None
+    """"user:password" Label Studio sends as HTTP Basic auth to /label-studio/* (the ML backend connection's
+    basic_auth_user/basic_auth_pass), from RANER_POOL_LABEL_STUDIO_AUTH; None: those routes take the API keys."""
     timeout_keep_alive_s: float = 5.0
     """An idle keep-alive connection is closed after this long."""
     limit_concurrency: int = 2048
@@ -88,7 +92,7 @@ def load_server_config(path: Path | None, env: Mapping[str, str] = os.environ) -
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise RegistryConfigError(f"cannot read registry file {path}: {error}") from error
     values: dict[str, Any] = {}
-    plain = {f.name for f in fields(ServerConfig)} - {"api_keys", "admin_token"}
+    plain = {f.name for f in fields(ServerConfig)} - {"api_keys", "admin_token", "label_studio_auth"}
     for key, value in table.items():
         if key not in SETTING_TYPES:
             raise RegistryConfigError(f"{path}: server.{key} is not a setting; use one of {', '.join(SETTING_TYPES)}")
@@ -105,6 +109,7 @@ def load_server_config(path: Path | None, env: Mapping[str, str] = os.environ) -
     token = env.get(ADMIN_TOKEN_ENV, "").strip() or (_read_secret(token_file, "admin token").strip() if token_file
                                                      else "")
     values["admin_token"] = token or None
+    values["label_studio_auth"] = env.get(LABEL_STUDIO_AUTH_ENV, "").strip() or None
     return ServerConfig(**values)
 
 

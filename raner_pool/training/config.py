@@ -43,7 +43,7 @@ class TrainConfig:
     engine windows served texts to it; None: the encoder's positions."""
     init_from: str = ""
     """With base "scratch": a model dir of the same shape whose weights start the run."""
-    augment: Augmentation = field(default_factory=Augmentation)
+    augment: Augmentation = field(default_factory=lambda: Augmentation(replace_prob=0.5))
     """Name replacement, decoration and joined runs, drawn afresh each epoch (raner_pool.training.augment)."""
     device: str = "cpu"
     dtype: str = "float32"
