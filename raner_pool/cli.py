@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
                           help="default: from OUTPUT's suffix, else jsonl (parquet needs --ray)")
     annotate.set_defaults(run=_annotate)
 
+    rank = add("rank", "Order a corpus by the model's uncertainty and write the top N to annotate next, "
+                       "pre-annotated.")
+    rank.add_argument("file", type=Path, metavar="FILE", help="one text a line, or JSONL with a 'text' field")
+    rank.add_argument("--top", type=int, default=100, help="texts to write (default 100)")
+    rank.add_argument("-o", "--output", type=Path, required=True, help="the JSONL file to write")
+    rank.add_argument("--output-format", choices=("jsonl", "doccano"), default="jsonl",
+                      help="jsonl: text, entities, uncertainty; doccano: its import format (text, label)")
+    rank.set_defaults(run=_rank)
+
     evaluate = add("eval", "Score the model on MSRA test: entity-level precision, recall, F1.")
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N of the 5,000 sentences")
     evaluate.set_defaults(run=_eval)
@@ -230,6 +239,18 @@ def _completed_lines(output: Path) -> int:
     if len(keep) != len(data):
         output.write_bytes(keep)
     return keep.count(b"\n")
+
+
+def _rank(args: argparse.Namespace) -> int:
+    from raner_pool.ranking import rank_texts, read_texts, write_ranked
+
+    if args.top < 1:
+        raise RaNERError(f"--top must be at least 1, got {args.top}")
+    ranked = rank_texts(_pool(args), read_texts(args.file))
+    write_ranked(ranked[: args.top], args.output, args.output_format)
+    print(f"{min(args.top, len(ranked))} of {len(ranked)} texts, most uncertain first, written to {args.output}",
+          file=sys.stderr)
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -94,6 +94,15 @@ class NEREngine:
         by_text = self._run(texts, keep_token_probs=False)
         return [self._entities(text, segs) for text, segs in zip(texts, by_text, strict=True)]
 
+    def with_confidence(self, texts: Sequence[str]) -> list[tuple[list[Entity], float]]:
+        """Each text's entities and how sure the model is of the text as a whole: the lowest probability, over its
+        characters, of the tag the best path gives it (CRF marginals). Low where an entity is unsure and where
+        another path competes with the best one anywhere, entity or not: what active learning ranks by."""
+        by_text = self._run(texts, keep_token_probs=False)
+        return [(self._entities(text, segs),
+                 min((float(s.probs.min()) for s in segs if s.probs is not None and len(s.probs)), default=1.0))
+                for text, segs in zip(texts, by_text, strict=True)]
+
     def classify_tokens(self, texts: Sequence[str]) -> list[TokenClassification]:
         """Per-token label probabilities (the vLLM `token_classify` view) and the decoded entities of each text."""
         by_text = self._run(texts, keep_token_probs=True)

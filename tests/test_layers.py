@@ -16,7 +16,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("batching", "choices"),  # what needs a working engine: batches, the runtime and batch-budget choices
     ("loading",),  # a model and its timed choices, as a pool gets them
     ("pool",),
-    ("reload", "parity", "model_specs", "training", "integrations"),  # training: the engine serves its base
+    ("reload", "parity", "model_specs", "training", "integrations", "ranking"),  # training: the engine serves its base
     # model's view; integrations: annotation tools' protocols, which the server speaks
     ("registry",),
     ("distributed", "raycluster", "server", "cli", ""),  # "": the package's public face, raner_pool/__init__.py
