@@ -73,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                                "(put it after the FILEs)")
     annotate.add_argument("--actors", type=int, default=2, help="with --ray: actors, each with its own model")
     annotate.add_argument("--threads-per-actor", type=int, default=1, help="with --ray: torch threads per actor")
-    annotate.add_argument("--output-format", choices=("jsonl", "parquet"), default=None,
-                          help="default: from OUTPUT's suffix, else jsonl (parquet needs --ray)")
+    annotate.add_argument("--output-format", choices=("jsonl", "parquet", "doccano"), default=None,
+                          help="default: from OUTPUT's suffix, else jsonl (parquet needs --ray); doccano: its import "
+                               "JSONL (text, label), to load pre-annotations into a doccano project")
     annotate.set_defaults(run=_annotate)
 
     rank = add("rank", "Order a corpus by the model's uncertainty and write the top N to annotate next, "
@@ -188,17 +189,20 @@ def _annotate(args: argparse.Namespace) -> int:
         return _annotate_on_ray(args)
     jobs = plan_jobs(args.files, args.output, args.output_format)
     for job in jobs:
-        if job.input_format != "text" or job.output_format != "jsonl":
+        if job.input_format != "text" or job.output_format not in ("jsonl", "doccano"):
             raise RaNERError(f"{job.source} -> {job.output}: JSONL/Parquet files are annotated with --ray only")
     pool = _pool(args)
     for job in jobs:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        _annotate_file(args, pool, job.source, job.output)
+        _annotate_file(args, pool, job.source, job.output, doccano=job.output_format == "doccano")
     return 0
 
 
 def _annotate_on_ray(args: argparse.Namespace) -> int:
     from raner_pool.distributed import AnnotateConfig, annotate_files, describe
+
+    if args.output_format == "doccano":
+        raise RaNERError("--output-format doccano is written without --ray (one machine)")
 
     config = AnnotateConfig(args.model, args.backend or "modelscope", args.dtype, concurrency=args.actors,
                             torch_threads=args.threads_per_actor, num_cpus=args.threads_per_actor,
@@ -210,7 +214,8 @@ def _annotate_on_ray(args: argparse.Namespace) -> int:
     return 0
 
 
-def _annotate_file(args: argparse.Namespace, pool: RaNERModelPool, source: Path, output: Path) -> None:
+def _annotate_file(args: argparse.Namespace, pool: RaNERModelPool, source: Path, output: Path,
+                   doccano: bool = False) -> None:
     from tqdm import tqdm
 
     lines = source.read_text(encoding="utf-8").splitlines()
@@ -224,7 +229,8 @@ def _annotate_file(args: argparse.Namespace, pool: RaNERModelPool, source: Path,
         for start in range(done, len(lines), args.batch_size):
             chunk = lines[start : start + args.batch_size]
             for offset, (text, entities) in enumerate(zip(chunk, pool.predict_batch(chunk), strict=True)):
-                record = {"line": start + offset + 1, "text": text, "entities": [e.to_dict() for e in entities]}
+                record = ({"text": text, "label": [[e.start, e.end, e.type] for e in entities]} if doccano else
+                          {"line": start + offset + 1, "text": text, "entities": [e.to_dict() for e in entities]})
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
             progress.update(len(chunk))

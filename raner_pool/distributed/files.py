@@ -63,7 +63,7 @@ def plan_jobs(inputs: Sequence[Path], output: Path, output_format: str | None = 
     fmt = output_format or "jsonl"
     jobs: dict[Path, FileJob] = {}
     for source in inputs:
-        target = output / f"{source.stem}.{fmt}"
+        target = output / f"{source.stem}.{'jsonl' if fmt == 'doccano' else fmt}"
         if target in jobs:
             raise RaNERError(f"inputs {jobs[target].source} and {source} would both write {target}: rename one")
         jobs[target] = FileJob(source, target, input_format(source), fmt)

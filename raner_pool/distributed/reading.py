@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from ray.data import Dataset
 
 INPUT_FORMATS = ("text", "jsonl", "parquet")
-OUTPUT_FORMATS = ("jsonl", "parquet")
+OUTPUT_FORMATS = ("jsonl", "parquet", "doccano")
+"""doccano: its import JSONL (`text`, `label: [[start, end, type]]`), written by the single-machine annotate."""
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
