@@ -70,6 +70,12 @@ class ModelSpec:
     read from the registry file's dir. Part of the model's version: an edited one is reloaded like new weights."""
     patterns: tuple[str, ...] = ()
     """Pattern files (TSV or JSONL: regular expression, type, id, override), likewise."""
+    train_dir: str = ""
+    """Where Label Studio training (POST /label-studio/webhook START_TRAINING) writes the versions it promotes;
+    set, it turns that training on for this model, and whenever it holds a model it is served instead of `model`
+    (so a promoted version survives a restart). Relative paths are read from the registry file's dir."""
+    train_minutes: float = 10.0
+    """The time budget of one Label Studio training job."""
 
     def color(self, entity_type: str) -> str:
         """Display colour of an entity type; types without one are white."""
@@ -80,6 +86,7 @@ SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "pool_size": int, "max_text_chars": int, "max_batch_texts": int, "max_waiting": int, "cache_size": int,
     "request_timeout_s": (int, float), "max_wait_ms": (int, float), "watch_s": (int, float), "batching": bool,
     "aliases": list, "colors": dict, "extra_types": list, "dictionaries": list, "patterns": list,
+    "train_minutes": (int, float),
 }
 DEFAULT_SPEC = ModelSpec(name="raner-default", model="default", aliases=("default",))
 
@@ -120,4 +127,8 @@ def _spec(name: str, table: Any, path: Path) -> ModelSpec:
             raise RegistryConfigError(f"{path}: models.{name}.extra_types: {error}") from None
     if "colors" in values:
         values["colors"] = {**DEFAULT_COLORS, **values["colors"]}
+    if values.get("train_dir"):
+        values["train_dir"] = str((Path(path).parent / values["train_dir"]).resolve())
+        if (Path(values["train_dir"]) / "configuration.json").is_file():  # a version training promoted
+            values["model"] = values["train_dir"]
     return ModelSpec(name=name, **values)

@@ -47,7 +47,8 @@ def running_label_studio(data_dir: Path, log: Path) -> Iterator[LabelStudio]:
            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "false",
            # it refuses ML backends (and their webhooks) on 127.0.0.0/8 otherwise
            "ML_BLOCK_LOCAL_IP": "false", "SSRF_PROTECTION_ENABLED": "false",
-           "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": ""}
+           "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",
+           "LABEL_STUDIO_HOST": f"http://127.0.0.1:{port}"}  # the hostname /setup tells backends to pull from
     with open(log, "wb") as out:
         process = subprocess.Popen([str(LABEL_STUDIO), "start", "--host", "127.0.0.1", "--port", str(port),
                                     "--no-browser"], stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -5,7 +5,9 @@ tasks with emoji and CRLF pre-annotated through Label Studio and compared span b
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +17,11 @@ from .label_studio_process import LABEL_STUDIO, LabelStudio, running_label_studi
 from .server_process import STOP_AT_ONCE, RunningServer, running_server
 
 AUTH = ("ls-user", "ls-pass")
+ECOMMERCE = Path(__file__).parent / "data" / "ecommerce" / "train.jsonl"
 LABEL_CONFIG = """<View>
   <Labels name="label" toName="text">
     <Label value="人名"/><Label value="LOC"/><Label value="机构"/><Label value="TIME"/><Label value="PRODUCT"/>
+    <Label value="BRAND"/>
   </Labels>
   <Text name="text" value="$text"/>
 </View>"""
@@ -35,7 +39,8 @@ TEXTS = [
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("ls-server")
     config = root / "models.toml"
-    config.write_text(f'{STOP_AT_ONCE}\n[models.news]\nmodel = "default"\naliases = ["default"]\n', encoding="utf-8")
+    config.write_text(f'{STOP_AT_ONCE}\n[models.news]\nmodel = "default"\naliases = ["default"]\n'
+                      'train_dir = "promoted"\ntrain_minutes = 3\n', encoding="utf-8")
     env = {"RANER_POOL_LABEL_STUDIO_AUTH": ":".join(AUTH), "RANER_POOL_API_KEYS": "ner-key"}
     with running_server(config, root / "server.log", env=env) as running:
         yield running
@@ -63,7 +68,7 @@ def test_health_setup_and_predict_speak_the_protocol(server: RunningServer):
     setup = ls_post(server, "/setup", {"project": "7.1733400000", "schema": LABEL_CONFIG, "hostname": "",
                                        "access_token": "", "extra_params": json.dumps({"label_map": LABEL_MAP})})
     assert setup.status_code == 200, setup.text
-    assert setup.json() == {"model_version": health["model_version"], "unsupported_labels": ["PRODUCT"]}
+    assert setup.json() == {"model_version": health["model_version"], "unsupported_labels": ["PRODUCT", "BRAND"]}
     tasks = [{"id": i, "data": {"text": text}} for i, text in enumerate(TEXTS)]
     body = ls_post(server, "/predict", {"tasks": tasks, "project": "7.1733400000", "label_config": LABEL_CONFIG,
                                         "params": {}}).json()
@@ -108,8 +113,28 @@ def test_auth_is_label_studios_basic_auth_or_an_api_key(server: RunningServer):
 def test_webhook_answers_every_action(server: RunningServer):
     other = ls_post(server, "/webhook", {"action": "PROJECT_UPDATED", "project": {"id": 1}})
     assert other.status_code == 200 and other.json()["status"] == "ignored"
-    training = ls_post(server, "/webhook", {"action": "START_TRAINING", "project": {"id": 1}})
-    assert training.status_code == 200 and "raner-pool train" in training.json()["note"]
+    unknown = ls_post(server, "/webhook", {"action": "START_TRAINING", "project": {"id": 4242}})
+    assert unknown.status_code == 200 and "never set up" in unknown.json()["note"]
+
+
+def wait_for_job(server: RunningServer, project: int | str, within_s: float = 420) -> dict[str, Any]:
+    deadline = time.monotonic() + within_s
+    while True:
+        status = httpx.get(f"{server.url}/label-studio/training", params={"project": str(project)}, auth=AUTH).json()
+        if status["state"] != "running" or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
+
+
+def test_a_training_request_without_enough_annotations_fails_clearly_and_changes_nothing(server: RunningServer):
+    before = httpx.get(f"{server.url}/label-studio/health", auth=AUTH).json()["model_version"]
+    started = ls_post(server, "/train", {"annotations": [], "project": "31.1", "label_config": LABEL_CONFIG})
+    assert started.status_code == 200 and started.json()["status"] == "ok"
+    status = wait_for_job(server, 31)
+    assert status["state"] == "failed" and "0 annotated tasks" in status["message"]
+    assert httpx.get(f"{server.url}/label-studio/health", auth=AUTH).json()["model_version"] == before
+    missing = httpx.get(f"{server.url}/label-studio/training", params={"project": "77"}, auth=AUTH)
+    assert missing.status_code == 404
 
 
 @pytest.fixture(scope="module")
@@ -149,5 +174,41 @@ def test_label_studio_pre_annotates_through_the_backend(server: RunningServer, l
         crlf = next(t for t in tasks if "\r\n" in t["data"]["text"])
         assert crlf["data"]["text"] == TEXTS[2]  # Label Studio keeps \r\n: two characters in its offsets too
 
+        # annotations (e-commerce sentences with BRAND and PRODUCT), imported as Label Studio keeps them
+        shop = [json.loads(line) for line in ECOMMERCE.read_text(encoding="utf-8").splitlines()[:40]]
+        annotated = [{"data": {"text": r["text"]}, "annotations": [{"result": [
+            {"from_name": "label", "to_name": "text", "type": "labels", "value": {
+                "start": e["start"], "end": e["end"], "text": e["text"], "labels": [e["type"]]}}
+            for e in r["entities"]]}]} for r in shop]
+        imported = ls.post(f"/api/projects/{project_id}/import", json=annotated)
+        assert imported.status_code == 201, imported.text
+        old_version = stored["model_version"]
+
         trained = ls.post(f"/api/ml/{backend['id']}/train")
         assert trained.status_code == 200, trained.text
+        again = ls_post(server, "/train", {"annotations": [], "project": f"{project_id}.1"})
+        assert "already running" in again.json()["job"]["message"]  # one job per project at a time
+        status = wait_for_job(server, project_id)
+        assert status["state"] == "promoted", status
+        assert status["tasks"] == len(annotated) and status["new_f1"] > status["old_f1"]
+
+        new_task = ls.post(f"/api/projects/{project_id}/import", json=[{"text": "我在京东买了华为Mate 60 Pro。"}])
+        assert new_task.status_code == 201
+        ls.post("/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": project_id},
+                json={"selectedItems": {"all": True, "excluded": []}})
+        tasks = ls.get("/api/tasks", params={"project": project_id, "fields": "all"}).json()["tasks"]
+        newest = [p for t in tasks for p in t["predictions"]]
+        assert status["version"] in {p["model_version"] for p in newest} and status["version"] != old_version
+
+        # START_TRAINING (newer Label Studio's webhook) carries no annotations: they are pulled with
+        # label-studio-sdk from the hostname and token Label Studio gave /setup; the serving version is the base
+        pulled = ls_post(server, "/webhook", {"action": "START_TRAINING", "project": {"id": project_id}})
+        assert pulled.json()["status"] == "ok", pulled.text
+        second = wait_for_job(server, project_id)
+        assert second["state"] in ("promoted", "kept") and second["tasks"] == len(annotated), second
+        assert second["old_f1"] == pytest.approx(status["new_f1"])  # judged against the version it would replace
+    # the promoted dir is where the registry looks: a restart serves it
+    from raner_pool.model_specs import load_specs
+
+    [spec] = load_specs(server.log.parent / "models.toml")
+    assert spec.model == spec.train_dir and Path(spec.train_dir, "configuration.json").is_file()

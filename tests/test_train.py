@@ -150,6 +150,8 @@ def test_old_types_are_kept_unless_forget_is_asked(old_type_runs: dict[str, Trai
     assert old_type_runs["pseudo"].kept_types == ("LOC", "ORG", "PER")
     assert old_type_runs["forget"].kept_types == () and old_type_runs["forget"].kept == {}
     pseudo, distill, forget = kept("pseudo"), kept("distill"), kept("forget")
+    for keep, run in old_type_runs.items():  # and the new types were learned, whichever way the old were kept
+        assert run.dev["ALL"]["f1"] >= 0.3, (keep, run.dev)
     assert pseudo >= 0.9 and distill >= 0.9, (pseudo, distill)
     assert forget <= pseudo - 0.3, (forget, pseudo)
 
@@ -305,3 +307,19 @@ def test_deploy_refuses_a_wrong_token_before_training(admin_server: str, tmp_pat
     assert run.returncode == 2 and "serves no model 'nope'" in run.stderr
     assert not (tmp_path / "out").exists()
 
+
+
+def test_distillation_accepts_the_bases_tag_only_where_it_finds_an_entity():
+    from raner_pool.modeldir import MSRA_LABELS
+    from raner_pool.training import Span
+    from raner_pool.training.targets import Item, set_targets
+
+    labels = [*MSRA_LABELS, *(f"{p}-MONEY" for p in "BMES")]
+    item = Item("马云在杭州花了三百万元", gold=(Span(7, 11, "MONEY"),), where="x", token_ids=[], first_token=[],
+                base_spans=(Span(0, 2, "PER"), Span(3, 5, "LOC")))
+    for keep, at_name in (("distill", {"O", "B-PER"}), ("pseudo", {"B-PER"}), ("forget", {"O"})):
+        set_targets([item], labels, "BMES", keep)
+        assert item.allowed is not None
+        allowed = [{labels[i] for i in row.nonzero()[0]} for row in item.allowed]
+        assert allowed[0] == at_name and allowed[2] == {"O"}
+        assert allowed[7:11] == [{"B-MONEY"}, {"M-MONEY"}, {"M-MONEY"}, {"E-MONEY"}]  # gold is gold in every mode

@@ -18,6 +18,7 @@ import hmac
 import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -25,10 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from raner_pool.errors import RaNERError
 from raner_pool.integrations.label_studio import LabelConfig, parse_label_config, prediction, task_text
+from raner_pool.integrations.label_studio_training import TrainingJobs, TrainingRequest
 from raner_pool.server.auth import key_matches
 from raner_pool.server.errors import APIError, documented_errors
 from raner_pool.server.schemas import ErrorBody
 from raner_pool.server.service import Service
+from raner_pool.server.workers import reload_siblings
 
 LS_ERRORS = documented_errors(
     ErrorBody,
@@ -93,6 +96,12 @@ class PredictRequest(Flexible):
     project: str = ""
     label_config: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainRequest(Flexible):
+    annotations: list[dict[str, Any]] = Field(description="the annotated tasks, in Label Studio's export format")
+    project: str = ""
+    label_config: str = ""
 
 
 class WebhookRequest(Flexible):
@@ -215,19 +224,63 @@ async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
     return {"results": [prediction(entities, config, version) for entities in found]}
 
 
-@router.post("/webhook", responses=LS_ERRORS, summary="Annotation events and START_TRAINING")
-def webhook(body: WebhookRequest) -> dict[str, Any]:
+@router.post("/webhook", responses=LS_ERRORS, summary="Annotation events and START_TRAINING start a training job")
+def webhook(body: WebhookRequest, request: Request) -> dict[str, Any]:
     if body.action not in TRAINING_ACTIONS:
         return {"status": "ignored", "note": f"action {body.action!r} needs nothing from this backend"}
-    return {"status": "ok", "note": "received; training from Label Studio is not enabled on this server: export "
-                                    "the project (JSON) and run `raner-pool train EXPORT --deploy URL`"}
+    return _start_training(request, project_id(body.project), None)
 
 
-@router.post("/train", responses=LS_ERRORS, summary="Older Label Studio versions' training call (see /webhook)")
-def train() -> dict[str, Any]:
-    return webhook(WebhookRequest(action="START_TRAINING"))
+@router.post("/train", responses=LS_ERRORS, summary="Older Label Studio's training call, with the annotations")
+def train(body: TrainRequest, request: Request) -> dict[str, Any]:
+    return _start_training(request, project_id(body.project), body.annotations, body.label_config)
+
+
+@router.get("/training", responses=LS_ERRORS, summary="The project's latest training job: running, promoted (the "
+            "new version beat the serving one on held-out annotations), kept (it did not) or failed")
+def training_status(project: str, request: Request) -> dict[str, Any]:
+    status = _jobs(request).status(project_id(project))
+    if status is None:
+        raise APIError(404, "no_training_job", f"project {project!r} has no training job", param="project")
+    return status
+
+
+def _start_training(request: Request, project: str, tasks: list[dict[str, Any]] | None,
+                    label_config: str = "") -> dict[str, Any]:
+    """A training job for `project`, or a note saying why none starts (Label Studio shows it)."""
+    service: Service = request.app.state.service
+    known = _projects(request).get(project)
+    if known is None and not label_config:
+        return {"status": "not_started", "note": f"project {project!r} was never set up (connect the backend)"}
+    spec = service.model(request, known.model if known else None)
+    if not spec.train_dir:
+        return {"status": "not_started", "note": f"training is off for model {spec.name!r}: set its train_dir in "
+                                                 "the registry to turn it on"}
+    try:
+        config = parse_label_config(label_config, known.config.label_to_type if known else None) if label_config \
+            else known.config  # type: ignore[union-attr]
+    except RaNERError as error:
+        raise APIError(400, "bad_label_config", str(error), param="label_config") from None
+    job = _jobs(request).start(TrainingRequest(
+        project=project, model=spec.name, source=spec.model,
+        train_dir=Path(spec.train_dir), minutes=spec.train_minutes, config=config, tasks=tasks,
+        hostname=known.hostname if known else "", access_token=known.access_token if known else ""))
+    return {"status": "ok", "job": job}
+
+
+def _jobs(request: Request) -> TrainingJobs:
+    jobs: TrainingJobs = request.app.state.label_studio_jobs
+    return jobs
 
 
 def mount_label_studio(app: FastAPI) -> None:
+    service: Service = app.state.service
+
+    def promote(model: str, directory: Path) -> str:
+        result = service.models.reload_model(model, str(directory))
+        reload_siblings()  # other workers re-read the registry, which now finds the promoted dir
+        return f"{model}@{result.new_version}"
+
     app.state.label_studio_projects = Projects()
+    app.state.label_studio_jobs = TrainingJobs(promote)
     app.include_router(router)

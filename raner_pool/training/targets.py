@@ -105,9 +105,11 @@ def set_targets(items: Sequence[Item], labels: Sequence[str], prefixes: str, kee
         tags = span_tags(n, sorted((*item.gold, *pseudo), key=lambda s: s.start), prefixes)
         allowed = np.zeros((n, len(labels)), dtype=bool)
         allowed[np.arange(n), [label_id[t] for t in tags]] = True
-        if keep_old == "distill":
-            for position, tag in enumerate(span_tags(n, item.base_spans, prefixes)):
-                allowed[position, label_id[tag]] = True
+        if keep_old == "distill":  # where the base finds an entity (never on a gold span): O or its tag
+            base_tags = span_tags(n, item.base_spans, prefixes)
+            for span in item.base_spans:
+                for position in range(span.start, span.end):
+                    allowed[position, label_id[base_tags[position]]] = True
         item.allowed = allowed
 
 
