@@ -4,6 +4,7 @@
     python bench/adapt.py forgetting   # TIME/MONEY from rule-labelled MSRA train: the old types kept, or not
     python bench/adapt.py curve        # PRODUCT/BRAND from 25..300 e-commerce sentences, scored on 100 held out
     python bench/adapt.py active       # 50 more sentences chosen by `raner-pool rank` against 50 at random
+    python bench/adapt.py recipe --sentences 4000   # the default's recipe: minutes per MSRA epoch, per shape/format
     python bench/adapt.py timing       # minutes for 400 sentences: the default base, the RaNER base shape, bf16
 
 Nothing else should run meanwhile (2 cores): the timing part measures.
@@ -50,7 +51,7 @@ def model_spans(model: str | Path, texts: list[str], types: set[str]) -> list[li
     return found
 
 
-def forgetting(out: Path, sentences: int, epochs: int) -> str:
+def forgetting(out: Path, sentences: int, epochs: int, methods: list[str]) -> str:
     """Extend the default with TIME and MONEY learned from MSRA train labelled only by the rules; PER/LOC/ORG F1
     on all 5,000 MSRA test sentences before and after, and the new types against the rules on MSRA test."""
     train_sentences = load_msra("train")
@@ -69,7 +70,7 @@ def forgetting(out: Path, sentences: int, epochs: int) -> str:
             "minutes |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     runs: dict[str, Path | str] = {"before (the default)": "default"}
     minutes: dict[str, float] = {}
-    for keep in ("pseudo", "distill", "forget"):
+    for keep in methods:
         began = time.monotonic()
         result = train([data], "default", out / f"model-{keep}", TrainConfig(epochs=epochs, keep_old=keep,
                                                                              overwrite=True, progress=False))
@@ -189,12 +190,41 @@ def timing(out: Path) -> str:
                              f"dev scoring and temperature fit included); CPU flags: {', '.join(flags)}.\n"
 
 
+def recipe(out: Path, sentences: int) -> str:
+    """Texts/s of the default's recipe (`make train`'s options, from scratch) on the first MSRA train sentences,
+    one epoch, per encoder shape and number format; minutes an MSRA epoch would take at that rate."""
+    from raner_pool.corpus import msra_path
+    from raner_pool.training.augment import Augmentation
+
+    data = out / "msra.txt"
+    blocks = msra_path("train").read_text(encoding="utf-8").replace("\r\n", "\n").split("\n\n")
+    data.write_text("\n\n".join(blocks[:sentences]) + "\n", encoding="utf-8")
+    dtypes = ["float32", *(["bfloat16"] if cpu_flags() & set(BF16_CPU_FLAGS) else [])]
+    rows = ["| shape | dtype | sentences/s | minutes per MSRA epoch (48,789 sentences) |",
+            "| --- | --- | ---: | ---: |"]
+    for shape in ("4x256x4x1024", "6x384x6x1536"):
+        for dtype in dtypes:
+            result = train([data], "scratch", out / "recipe", TrainConfig(
+                shape=shape, window=100, epochs=1, batch_size=64, max_batch_tokens=1536, dtype=dtype,
+                learning_rate=3e-4, dev_fraction=0.0298, overwrite=True, progress=False,
+                augment=Augmentation(replace_prob=0.3, join_prob=0.5, decorate_prob=0.05)))
+            minutes = float(result.history[0]["minutes"])  # type: ignore[arg-type]
+            rate = result.train_texts / (minutes * 60)
+            rows.append(f"| {shape} | {dtype} | {rate:.1f} | {minutes * 48789 / result.train_texts:.1f} |")
+            print(rows[-1], flush=True)
+    return "\n".join(rows) + f"\n\nOne epoch over the first {sentences:,} MSRA train sentences (97% trained on, 3% " \
+                             "scored), the recipe's batch and augmentation, scaled to the full split; nothing else " \
+                             "running.\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("forgetting", "curve", "active", "timing"))
+    parser.add_argument("part", choices=("forgetting", "curve", "active", "timing", "recipe"))
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench" / "adapt")
-    parser.add_argument("--sentences", type=int, default=2000, help="forgetting: rule-labelled sentences")
+    parser.add_argument("--sentences", type=int, default=2000,
+                        help="forgetting: rule-labelled sentences; recipe: MSRA sentences")
     parser.add_argument("--epochs", type=int, default=5, help="forgetting: epochs")
+    parser.add_argument("--methods", default="pseudo,distill,forget", help="forgetting: the ways to keep old types")
     parser.add_argument("--sizes", default="25,50,100,200,300", help="curve: training set sizes")
     parser.add_argument("--replace-prob", type=float, default=0.5, help="curve: mention replacement")
     args = parser.parse_args()
@@ -202,10 +232,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
         work = Path(scratch)
         if args.part == "forgetting":
-            table = forgetting(work, args.sentences, args.epochs)
+            table = forgetting(work, args.sentences, args.epochs, args.methods.split(","))
         elif args.part == "curve":
             table = curve(work, [int(n) for n in args.sizes.split(",")], args.replace_prob)
             (work / "learning-curve.png").replace(args.out / "learning-curve.png")
+        elif args.part == "recipe":
+            table = recipe(work, args.sentences)
         elif args.part == "active":
             table = active(work)
         else:

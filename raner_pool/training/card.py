@@ -64,11 +64,12 @@ def write_card(out: Path, result: TrainResult, base: str, files: list[Path], con
     kept = [f"| {t} | {f1:.3f} |" for t, f1 in result.kept.items()]
     body = [
         "",
-        f"# NER model fine-tuned from {base}",
+        f"# Chinese NER: {', '.join(sorted({label[2:] for label in result.labels if label != 'O'}))}",
         "",
-        f"Entity types: {', '.join(sorted({label[2:] for label in result.labels if label != 'O'}))}"
-        f" (new: {', '.join(result.added_types) or 'none'}; kept from the base without labels in the data: "
-        f"{', '.join(result.kept_types) or 'none'}, by {config.keep_old}).",
+        f"Base model: {base}. Trained by `raner-pool train`.",
+        "",
+        f"New types: {', '.join(result.added_types) or 'none'}; kept from the base without labels in the data: "
+        f"{', '.join(result.kept_types) or 'none'} (by {config.keep_old}).",
         "",
         "Serve it: `raner-pool serve --model DIR`, or `RaNERModelPool(\"DIR\")`, or the ModelScope pipeline "
         "(`pipeline(Tasks.named_entity_recognition, model=DIR)`).",
