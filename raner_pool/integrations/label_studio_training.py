@@ -174,15 +174,10 @@ def held_out_f1(model: str, held_out: Path) -> float:
 
 def install(candidate: Path, train_dir: Path) -> None:
     """Put `candidate` at `train_dir` by renames: a restart in between finds the old version or the new, whole."""
+    from raner_pool.training.trainer import replace_dir  # the trainer's own: serving never imports it at start
+
     train_dir.parent.mkdir(parents=True, exist_ok=True)
     incoming = train_dir.parent / f".{train_dir.name}.incoming"
     shutil.rmtree(incoming, ignore_errors=True)
     shutil.copytree(candidate, incoming)
-    if train_dir.exists():
-        retired = train_dir.parent / f".{train_dir.name}.retired"
-        shutil.rmtree(retired, ignore_errors=True)
-        train_dir.rename(retired)
-        incoming.rename(train_dir)
-        shutil.rmtree(retired)
-    else:
-        incoming.rename(train_dir)
+    replace_dir(incoming, train_dir)

@@ -133,7 +133,7 @@ def train(data: list[str | os.PathLike[str]], base: str | os.PathLike[str] = "de
         history=[asdict(r) for r in outcome.history],
     )
     write_card(partial, result, base_label, files + [Path(p) for p in config.dev], config, command)
-    _replace_dir(partial, out)
+    replace_dir(partial, out)
     if not outcome.stopped_by_budget:  # a run stopped by its time budget stays resumable
         shutil.rmtree(run_dir, ignore_errors=True)
     return result
@@ -166,7 +166,7 @@ def _split(examples: list[Example], dev: list[Example], config: TrainConfig) -> 
     return [e for i, e in enumerate(examples) if i not in held], [examples[i] for i in sorted(held)]
 
 
-def _replace_dir(new: Path, out: Path) -> None:
+def replace_dir(new: Path, out: Path) -> None:
     """Put `new` at `out` by renames, so `out` is never a half-written dir."""
     if out.exists():
         old = out.parent / f".{out.name}.old"
