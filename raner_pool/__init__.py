@@ -1,4 +1,5 @@
-"""raner_pool: serve Chinese NER (PER, LOC, ORG) from ModelScope RaNER models to many callers at once.
+"""raner_pool: serve Chinese NER (PER, LOC, ORG, TIME, MONEY, PERCENT, TITLE) from ModelScope RaNER models to many
+callers at once.
 
     from raner_pool import RaNERModelPool
     with RaNERModelPool("default", pool_size=4) as pool:

@@ -17,6 +17,7 @@ from raner_pool.loading import BACKENDS
 from raner_pool.pool import RaNERModelPool
 from raner_pool.precision import DTYPES
 from raner_pool.recognizers import EXTRA_TYPES, check_extra_types
+from raner_pool.timezones import DEFAULT_TIMEZONE, TIMEZONE_ENV, default_timezone, zone
 
 DEMO_TEXTS = [
     "阿里巴巴集团创始人马云在杭州出席了技术峰会。",
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raner-pool", description="Chinese NER (PER/LOC/ORG) with RaNER models.")
+    parser = argparse.ArgumentParser(
+        prog="raner-pool", description="Chinese NER (PER/LOC/ORG/TIME/MONEY/PERCENT/TITLE) with RaNER models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -51,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--extra-types", type=_types, default=EXTRA_TYPES, metavar="TYPES",
                              help=f"comma-separated types found by rules after the model (default: "
                                   f"{','.join(EXTRA_TYPES)}; '' for none)")
+        command.add_argument("--timezone", type=_timezone, default=None, metavar="ZONE",
+                             help=f"IANA zone the texts' clock and relative times are read in (default: "
+                                  f"${TIMEZONE_ENV}, else {DEFAULT_TIMEZONE}; serve: for the models whose registry "
+                                  f"entry names none)")
         command.add_argument("--retune", action="store_true",
                              help="time backend=auto and the batch budget anew instead of reusing the timings kept "
                                   "for this model and machine (in $RANER_POOL_CACHE/choices)")
@@ -164,13 +170,21 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 def _pool(args: argparse.Namespace) -> RaNERModelPool:
     return RaNERModelPool(args.model, pool_size=1, backend=args.backend or "modelscope", dtype=args.dtype,
-                          retune=args.retune, extra_types=args.extra_types)
+                          retune=args.retune, extra_types=args.extra_types, timezone=args.timezone)
 
 
 def _types(value: str) -> tuple[str, ...]:
     """--extra-types: "TIME,MONEY" -> ("TIME", "MONEY"); an unknown type is a usage error naming it."""
     try:
         return check_extra_types([t.strip() for t in value.split(",") if t.strip()])
+    except RaNERError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _timezone(value: str) -> str:
+    """--timezone: an IANA name as zoneinfo spells it; an unknown one is a usage error naming it."""
+    try:
+        return zone(value).key
     except RaNERError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -206,7 +220,7 @@ def _annotate_on_ray(args: argparse.Namespace) -> int:
 
     config = AnnotateConfig(args.model, args.backend or "modelscope", args.dtype, concurrency=args.actors,
                             torch_threads=args.threads_per_actor, num_cpus=args.threads_per_actor,
-                            batch_rows=args.batch_size)
+                            batch_rows=args.batch_size, timezone=args.timezone or default_timezone())
     summary = annotate_files(args.files, args.output, config, address=None if args.ray == "local" else args.ray,
                              output_format=args.output_format, skip_existing=args.skip_existing,
                              progress=sys.stderr.isatty())
@@ -318,6 +332,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # before prometheus_client is first imported: it picks its storage then (workers sum their metrics)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="raner-pool-metrics-")
+    if args.timezone:  # the process's zone: models without one of their own, in every worker process
+        os.environ[TIMEZONE_ENV] = args.timezone
+    default_timezone()  # a bad $RANER_POOL_TIMEZONE is one clear line now, not a model that fails to load
     from raner_pool.model_specs import DEFAULT_SPEC
     from raner_pool.server import serve
 

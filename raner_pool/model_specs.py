@@ -5,6 +5,7 @@
     aliases = ["default"]
     pool_size = 2
     colors = { PER = "red", LOC = "cyan", ORG = "yellow" }
+    timezone = "Asia/Shanghai"   # the zone its texts' times are read in (raner_pool.timezones)
 
 With no file there is one spec: the embedded default model as `raner-default` (also reachable as `default`).
 """
@@ -18,6 +19,7 @@ from typing import Any, cast
 
 from raner_pool.errors import RaNERError
 from raner_pool.recognizers import EXTRA_TYPES, check_extra_types
+from raner_pool.timezones import zone
 
 DEFAULT_COLORS = {"PER": "red", "LOC": "cyan", "ORG": "yellow", "TIME": "green", "MONEY": "orange",
                   "PERCENT": "magenta", "TITLE": "blue", "PHONE": "pink", "EMAIL": "pink", "URL": "pink",
@@ -76,6 +78,9 @@ class ModelSpec:
     (so a promoted version survives a restart). Relative paths are read from the registry file's dir."""
     train_minutes: float = 10.0
     """The time budget of one Label Studio training job."""
+    timezone: str = ""
+    """The IANA zone this model's texts' clock and relative times are read in (晚上8点, 明天), unless a request names
+    one; "": $RANER_POOL_TIMEZONE, else Asia/Shanghai (raner_pool.timezones). Applies at once on a reload."""
 
     def color(self, entity_type: str) -> str:
         """Display colour of an entity type; types without one are white."""
@@ -125,6 +130,11 @@ def _spec(name: str, table: Any, path: Path) -> ModelSpec:
             check_extra_types(values["extra_types"])
         except RaNERError as error:
             raise RegistryConfigError(f"{path}: models.{name}.extra_types: {error}") from None
+    if "timezone" in values:
+        try:
+            values["timezone"] = zone(values["timezone"]).key
+        except RaNERError as error:
+            raise RegistryConfigError(f"{path}: models.{name}.timezone: {error}") from None
     if "colors" in values:
         values["colors"] = {**DEFAULT_COLORS, **values["colors"]}
     if values.get("train_dir"):

@@ -27,6 +27,7 @@ from raner_pool.errors import PoolBusy, PoolClosed, PoolTimeout, RaNERError
 from raner_pool.loading import load_model, settle_batch_budget
 from raner_pool.recognizers import EXTRA_TYPES, RuleSet
 from raner_pool.recognizers.user_rules import files_digest
+from raner_pool.timezones import DEFAULT_TIMEZONE, default_timezone, pick_timezone, reference_in, zone
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class PoolConfig:
     """Time backend="auto" and the batch budget anew, even when they were timed for this model and machine before."""
     extra_types: tuple[str, ...] = EXTRA_TYPES
     """Types found by rules after the model (raner_pool.recognizers): TIME, MONEY, PERCENT, TITLE; () for none."""
+    timezone: str = DEFAULT_TIMEZONE
+    """The IANA zone texts' clock and relative times are read in, unless a call names its own (raner_pool.timezones)."""
 
 
 def version_with_rules(model_version: str, rule_files: Sequence[Path]) -> str:
@@ -61,13 +64,10 @@ def version_with_rules(model_version: str, rule_files: Sequence[Path]) -> str:
     return hashlib.sha256(f"{model_version}:{files_digest(rule_files)}".encode()).hexdigest()[:16]
 
 
-def resolve_reference(reference_time: datetime | None) -> datetime:
-    """The time relative expressions are resolved against: the one given (a naive one is local time), or now."""
-    if reference_time is None:
-        return datetime.now().astimezone()
-    if not isinstance(reference_time, datetime):
-        raise TypeError(f"reference_time must be a datetime, not {type(reference_time).__name__}")
-    return reference_time.astimezone() if reference_time.tzinfo is None else reference_time
+def resolve_reference(reference_time: datetime | None, timezone: str | None = None) -> datetime:
+    """The time relative expressions are resolved against, as a wall clock in `timezone` (default: the process's,
+    raner_pool.timezones): `reference_time` (a naive one is a wall clock there), or now."""
+    return reference_in(pick_timezone(timezone), reference_time)
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,15 @@ class RaNERModelPool:
         extra_types: Sequence[str] | None = None,
         dictionaries: Sequence[str | os.PathLike[str]] = (),
         patterns: Sequence[str | os.PathLike[str]] = (),
+        timezone: str | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         if max_waiting is not None and max_waiting < 0:
             raise ValueError(f"max_waiting must be 0 or more, got {max_waiting}")
+        self.timezone = zone(timezone).key if timezone else default_timezone()
+        """The IANA zone times are read in when a call names none: `timezone`, else $RANER_POOL_TIMEZONE, else
+        Asia/Shanghai (raner_pool.timezones); an unknown name is refused here, before any loading."""
         dictionary_files, pattern_files = [Path(p) for p in dictionaries], [Path(p) for p in patterns]
         if extra_types is None:  # the pipeline has none: a pool reading texts as it does compares with it
             extra_types = () if engine_config == PIPELINE_READING else EXTRA_TYPES
@@ -122,7 +126,7 @@ class RaNERModelPool:
         """The recognisers of the extra types and the users' dictionaries and patterns, run after the model."""
         self.config = PoolConfig(
             str(model), pool_size, backend, device, engine_config or EngineConfig(), max_waiting, batching, dtype,
-            torch_threads, retune, self.rules.types,
+            torch_threads, retune, self.rules.types, self.timezone,
         )
         self.threads = threads.pool_opened(pool_size, torch_threads)
         """Threads per forward pass when the pool opened (process-wide; other pools opening later may lower it)."""
@@ -175,26 +179,35 @@ class RaNERModelPool:
         return self._checkout(timeout, count=True)
 
     def predict(
-        self, text: str, timeout: float | None = None, *, min_prob: float = 0.0, reference_time: datetime | None = None
+        self, text: str, timeout: float | None = None, *, min_prob: float = 0.0, reference_time: datetime | None = None,
+        timezone: str | None = None,
     ) -> list[Entity]:
         """Entities of `text`, run on the next free instance (or in the next shared batch); with `min_prob`,
-        only those the model is at least that sure of. Relative times (明天, 上周五) are resolved against
-        `reference_time` (default: now, in this machine's time zone)."""
-        return self.predict_batch([text], timeout, min_prob=min_prob, reference_time=reference_time)[0]
+        only those the model is at least that sure of. Clock and relative times (晚上8点, 明天) are read in
+        `timezone` (an IANA name; default: the pool's, see `reference`), relative ones against `reference_time`
+        (default: now)."""
+        return self.predict_batch([text], timeout, min_prob=min_prob, reference_time=reference_time,
+                                  timezone=timezone)[0]
+
+    def reference(self, reference_time: datetime | None = None, timezone: str | None = None) -> datetime:
+        """The moment relative times are resolved against, as a wall clock in `timezone` or else the pool's
+        (`self.timezone`): `reference_time` (a naive one is a wall clock in that zone), or now. Unknown zones are
+        `UnknownTimezone`, a `RaNERError`."""
+        return reference_in(pick_timezone(timezone, self.timezone), reference_time)
 
     def predict_batch(
         self, texts: Sequence[str], timeout: float | None = None, *, min_prob: float = 0.0,
-        reference_time: datetime | None = None,
+        reference_time: datetime | None = None, timezone: str | None = None,
     ) -> list[list[Entity]]:
         """Entities of each text, in order: the model's from the cache, on one instance, or in shared batches,
-        then the extra types' (resolved against `reference_time`, default now); with `min_prob`, only those with
-        `prob` at least that."""
+        then the extra types' (read in `timezone` against `reference_time`, see `reference`); with `min_prob`,
+        only those with `prob` at least that."""
         check_texts(texts)
         confident([], min_prob)  # a bad threshold is refused before any work
-        reference = resolve_reference(reference_time)
+        reference = self.reference(reference_time, timezone)
         try:
             results = self._cached(texts, timeout) if self.cache is not None else self._compute(texts, timeout)
-            results = self.with_rules(texts, results, reference)
+            results = self._apply_rules(texts, results, reference)
         except BaseException:
             self._count(served=False)
             raise
@@ -206,7 +219,9 @@ class RaNERModelPool:
         """Whether `submit` is open: batching on and no result cache (a cache lookup may block, as on Redis)."""
         return self._batcher is not None and self.cache is None
 
-    def submit(self, texts: Sequence[str], *, reference_time: datetime | None = None) -> Future[list[list[Entity]]]:
+    def submit(
+        self, texts: Sequence[str], *, reference_time: datetime | None = None, timezone: str | None = None
+    ) -> Future[list[list[Entity]]]:
         """What `predict_batch(texts)` returns, in a future completed on the pool's own threads, for callers that
         must not block, such as an event loop: the model's part runs in the shared batches, the rules on the
         batch worker after it has handed its instance back. Cancelling the future withdraws a call still queued.
@@ -215,7 +230,7 @@ class RaNERModelPool:
             raise RaNERError("submit needs a batching pool without a result cache; call predict_batch")
         assert self._batcher is not None
         check_texts(texts)
-        reference = resolve_reference(reference_time)
+        reference = self.reference(reference_time, timezone)
         model_part = self._batcher.submit(texts)
         answer: Future[list[list[Entity]]] = Future()
         answer.add_done_callback(lambda done: done.cancelled() and model_part.cancel())
@@ -224,7 +239,7 @@ class RaNERModelPool:
             if done.cancelled() or not answer.set_running_or_notify_cancel():
                 return
             try:
-                results = self.with_rules(texts, done.result(), reference)
+                results = self._apply_rules(texts, done.result(), reference)
             except BaseException as error:
                 self._count(served=False)
                 answer.set_exception(error)
@@ -267,13 +282,19 @@ class RaNERModelPool:
             raise PoolTimeout(f"no result within {timeout} s (pool_size={self.config.pool_size})") from None
 
     def with_rules(
-        self, texts: Sequence[str], model_results: list[list[Entity]], reference_time: datetime | None = None
+        self, texts: Sequence[str], model_results: list[list[Entity]], reference_time: datetime | None = None,
+        timezone: str | None = None,
     ) -> list[list[Entity]]:
         """The model's entities of each text with the extra types' and the users' rules merged in. It runs after
         the result cache, which so holds only the model's answers, never a relative time resolved long ago."""
+        return self._apply_rules(texts, model_results, self.reference(reference_time, timezone))
+
+    def _apply_rules(
+        self, texts: Sequence[str], model_results: list[list[Entity]], reference: datetime
+    ) -> list[list[Entity]]:
+        """`with_rules` against a reference already resolved (`reference`): its zone is the one times are read in."""
         if not self.rules.active:
             return model_results
-        reference = resolve_reference(reference_time)
         return [self.rules.apply(text, found, reference) for text, found in zip(texts, model_results, strict=True)]
 
     def count_tokens(self, text: str) -> int:

@@ -59,3 +59,33 @@ def test_unknown_model_is_one_clear_line(tmp_path: Path):
     assert result.returncode == 2
     assert result.stderr.startswith("raner-pool: cannot load ModelScope model 'damo/not-cached-anywhere'")
     assert "Traceback" not in result.stderr
+
+
+DESIGN_SENTENCE = "2023年11月2日晚上8点，腾讯总裁刘炽平在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。"
+
+
+def time_value_of(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """The value of the one TIME entity `raner-pool predict` printed."""
+    assert result.returncode == 0, result.stderr
+    [value] = [e["value"] for e in json.loads(result.stdout) if e["type"] == "TIME"]
+    return dict(value)
+
+
+def test_predict_reads_times_in_shanghai_on_a_utc_host_or_in_the_zone_named():
+    utc_host = {"TZ": "UTC", "RANER_POOL_TIMEZONE": ""}
+    default = time_value_of(raner_pool("predict", DESIGN_SENTENCE, env=utc_host))
+    assert (default["start"], default["timezone"]) == ("2023-11-02T20:00:00+08:00", "Asia/Shanghai")
+    in_paris = {**utc_host, "RANER_POOL_TIMEZONE": "Europe/Paris"}
+    paris = time_value_of(raner_pool("predict", DESIGN_SENTENCE, env=in_paris))
+    assert (paris["start"], paris["timezone"]) == ("2023-11-02T20:00:00+01:00", "Europe/Paris")
+    london = time_value_of(raner_pool("predict", "--timezone", "Europe/London", DESIGN_SENTENCE,
+                                      env=in_paris))  # the flag wins over the environment
+    assert (london["start"], london["timezone"]) == ("2023-11-02T20:00:00+00:00", "Europe/London")
+
+
+def test_an_unknown_zone_is_one_clear_line():
+    flag = raner_pool("predict", "--timezone", "Mars/Olympus", "明天")
+    assert flag.returncode == 2 and "unknown time zone 'Mars/Olympus'" in flag.stderr
+    served = raner_pool("serve", "--port", "0", env={"RANER_POOL_TIMEZONE": "Nowhere"})
+    assert served.returncode == 2
+    assert served.stderr.startswith("raner-pool: RANER_POOL_TIMEZONE: unknown time zone 'Nowhere'")

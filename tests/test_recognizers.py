@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,8 +20,8 @@ from raner_pool.recognizers import EXTRA_TYPES, RuleSet
 from raner_pool.recognizers.merge import UNSURE, is_calendar_date, merge
 
 DATA = Path(__file__).parent / "data"
-BEIJING = timezone(timedelta(hours=8))
-REFERENCE = datetime(2024, 3, 15, 10, 0, tzinfo=BEIJING)  # a Friday
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+REFERENCE = datetime(2024, 3, 15, 10, 0, tzinfo=SHANGHAI)  # a Friday
 DESIGN_SENTENCE = "2023年11月2日晚上8点，腾讯总裁刘炽平在深圳宣布追加投资2.8亿美元，营收同比增长百分之二十。"
 
 
@@ -44,7 +45,8 @@ def test_the_design_sentence_gives_all_four_types_with_values(default_pool: RaNE
                                                     ("TITLE", "总裁"), ("MONEY", "2.8亿美元"),
                                                     ("PERCENT", "百分之二十")}
     assert by_span["2023年11月2日晚上8点"].value == {"kind": "point", "start": "2023-11-02T20:00:00+08:00",
-                                                 "end": "2023-11-02T20:59:59+08:00", "grain": "hour"}
+                                                 "end": "2023-11-02T20:59:59+08:00", "grain": "hour",
+                                                 "timezone": "Asia/Shanghai"}
     assert by_span["2.8亿美元"].value == {"amount": "280000000", "currency": "USD", "approx": None}
     assert by_span["百分之二十"].value == {"fraction": 0.2, "approx": None}
     assert by_span["总裁"].value is None and by_span["腾讯"].value is None
@@ -67,6 +69,8 @@ def test_the_design_sentence_gives_all_four_types_with_values(default_pool: RaNE
     ("通知：从下周一开始，早上七点五十前到校，下周五前交费。", ["下周一", "早上七点五十", "下周五"]),
     ("该公司本财年利润大增，交易在本年度内完成，新工厂投产后年产值翻番。", ["本财年", "本年度"]),
     ("现在春季广交会开幕了。", []),
+    ("“这是最后一次延期，”从7月1日起，新规正式施行。", ["7月1日"]),
+    ("他说：「下周三」见，（从明年起）执行。", ["下周三", "明年"]),
 ])
 def test_time_spans_follow_the_conventions(rules: RuleSet, text: str, expected: list[str]):
     assert spans(rules, text, "TIME") == expected
@@ -76,9 +80,9 @@ def test_time_values_are_intervals_durations_and_recurrences_against_the_referen
     values = {span: value for kind, span, value in found(rules, "前天签约，下个月交付，工期六个月，每天早上7点点名。")
               if kind == "TIME"}
     assert values["前天"] == {"kind": "point", "start": "2024-03-13T00:00:00+08:00",
-                            "end": "2024-03-13T23:59:59+08:00", "grain": "day"}
+                            "end": "2024-03-13T23:59:59+08:00", "grain": "day", "timezone": "Asia/Shanghai"}
     assert values["下个月"] == {"kind": "span", "start": "2024-04-01T00:00:00+08:00",
-                             "end": "2024-04-30T23:59:59+08:00", "grain": "month"}
+                             "end": "2024-04-30T23:59:59+08:00", "grain": "month", "timezone": "Asia/Shanghai"}
     assert values["六个月"] == {"kind": "duration", "duration": "P6M"}
     assert values["每天早上7点"]["kind"] == "recurring" and values["每天早上7点"]["every"] == "P1D"
 
@@ -182,8 +186,8 @@ def test_relative_times_follow_the_reference_and_never_come_from_the_cache():
         assert tomorrow(REFERENCE) == "2024-03-16T00:00:00+08:00"
         assert tomorrow(REFERENCE + timedelta(days=1)) == "2024-03-17T00:00:00+08:00"  # a cache hit for the model
         assert pool.cache is not None and pool.cache.hits >= 1
-        naive = tomorrow(datetime(2024, 3, 15, 10, 0))  # a naive reference is local time
-        assert naive.startswith("2024-03-16T00:00:00")
+        naive = tomorrow(datetime(2024, 3, 15, 23, 30))  # a naive reference is a wall clock in the pool's zone
+        assert naive == "2024-03-16T00:00:00+08:00"
         with pytest.raises(TypeError, match="reference_time must be a datetime"):
             pool.predict("明天", reference_time="2024-03-15")  # type: ignore[arg-type]
 

@@ -1,8 +1,9 @@
 """The REST server over real HTTP: every route, every error a client can cause, concurrency, metrics.
 
-One server process serves four models: the shipped default (first, so the default), the tiny test model
-with its own colours, a one-instance model with a short deadline and a one-request queue (503 and 429),
-and a broken model whose vocab is larger than its embedding table, so some characters make it raise (500).
+One server process, on a host in UTC as servers and containers are, serves four models: the shipped default
+(first, so the default), the tiny test model with its own colours, a one-instance model with a short deadline and
+a one-request queue (503 and 429) whose times are read in New York, and a broken model whose vocab is larger than
+its embedding table, so some characters make it raise (500).
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ model = "default"
 pool_size = 1
 max_waiting = 1
 request_timeout_s = 1.0
+timezone = "America/New_York"
 
 [models.broken]
 model = "{broken_model_dir}"
 pool_size = 1
 """, encoding="utf-8")
-    with running_server(config, root / "server.log") as running:
+    with running_server(config, root / "server.log", env={"TZ": "UTC", "RANER_POOL_TIMEZONE": ""}) as running:
         yield running
 
 
@@ -143,17 +145,57 @@ def test_the_extra_types_with_values_a_reference_time_and_a_types_filter(client:
     by_type = {e["type"]: e for e in body["data"]}
     assert by_type["TIME"]["span"] == "明天下午3点" and by_type["TIME"]["source"] == "rule"
     assert by_type["TIME"]["value"] == {"kind": "point", "start": "2024-03-16T15:00:00+08:00",
-                                        "end": "2024-03-16T15:59:59+08:00", "grain": "hour"}
+                                        "end": "2024-03-16T15:59:59+08:00", "grain": "hour",
+                                        "timezone": "Asia/Shanghai"}
     assert by_type["MONEY"]["value"] == {"amount": "280000000", "currency": "USD", "approx": None}
     assert by_type["PERCENT"]["value"] == {"fraction": 0.2, "approx": None}
     assert (by_type["TITLE"]["span"], by_type["TITLE"]["color"]) == ("总裁", "blue")
     assert by_type["ORG"]["source"] == "model" and by_type["ORG"]["value"] is None
     filtered = client.post("/ner/batch", json={"texts": [DESIGN_SENTENCE], "types": ["TIME", "MONEY"]}).json()
     assert [e["type"] for e in filtered["data"][0]] == ["TIME", "MONEY"]
-    assert filtered["reference_time"]  # now, in the server's zone
+    assert filtered["reference_time"].endswith("+08:00") and filtered["timezone"] == "Asia/Shanghai"  # now
     hf = client.post("/ner?format=hf", json={"text": DESIGN_SENTENCE, "types": ["PERCENT"]}).json()["data"]
     assert hf == [{"entity_group": "PERCENT", "score": 1.0, "word": "百分之二十", "start": 44, "end": 49,
                    "value": {"fraction": 0.2, "approx": None}, "source": "rule"}]
+
+
+def time_of(client: httpx.Client, text: str, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The /ner answer for `text` with `fields` added, and the value of its one TIME entity."""
+    response = client.post("/ner", json={"text": text, "types": ["TIME"], **fields})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [entity] = body["data"]
+    return body, entity["value"]
+
+
+def test_times_are_read_in_shanghai_on_a_utc_host_unless_the_request_or_the_model_names_a_zone(
+    client: httpx.Client,
+):
+    body, value = time_of(client, DESIGN_SENTENCE)
+    assert body["timezone"] == value["timezone"] == "Asia/Shanghai" and body["reference_time"].endswith("+08:00")
+    assert (value["start"], value["end"]) == ("2023-11-02T20:00:00+08:00", "2023-11-02T20:59:59+08:00")
+    body, value = time_of(client, DESIGN_SENTENCE, timezone="Europe/London")
+    assert body["timezone"] == value["timezone"] == "Europe/London"
+    assert value["start"] == "2023-11-02T20:00:00+00:00"
+    body, value = time_of(client, DESIGN_SENTENCE, model="narrow")  # its registry entry: America/New_York
+    assert (body["timezone"], value["start"]) == ("America/New_York", "2023-11-02T20:00:00-04:00")
+    body, value = time_of(client, DESIGN_SENTENCE, model="narrow", timezone="Asia/Shanghai")  # the request wins
+    assert (body["timezone"], value["start"]) == ("Asia/Shanghai", "2023-11-02T20:00:00+08:00")
+    batch = client.post("/ner/batch", json={"texts": ["明天开会"], "timezone": "Asia/Tokyo"}).json()
+    assert batch["timezone"] == batch["data"][0][0]["value"]["timezone"] == "Asia/Tokyo"
+    refused = client.post("/ner", json={"text": "明天", "timezone": "Mars/Olympus"})
+    assert refused.status_code == 422 and refused.json()["error"]["param"] == "timezone"
+    assert "unknown time zone 'Mars/Olympus'" in refused.json()["error"]["message"]
+
+
+def test_relative_times_count_from_now_in_the_zone(client: httpx.Client):
+    evening_in_london = "2024-03-15T20:00:00+00:00"  # already 04:00 on the 16th in Shanghai
+    body, value = time_of(client, "明天开会", reference_time=evening_in_london)
+    assert (body["reference_time"], value["start"]) == ("2024-03-16T04:00:00+08:00", "2024-03-17T00:00:00+08:00")
+    body, value = time_of(client, "明天开会", reference_time=evening_in_london, timezone="Europe/London")
+    assert (body["reference_time"], value["start"]) == ("2024-03-15T20:00:00+00:00", "2024-03-16T00:00:00+00:00")
+    body, value = time_of(client, "明天开会", reference_time="2024-03-15T23:30:00")  # a wall clock in Shanghai
+    assert (body["reference_time"], value["start"]) == ("2024-03-15T23:30:00+08:00", "2024-03-16T00:00:00+08:00")
 
 
 def test_models_list_their_types(client: httpx.Client):
@@ -168,6 +210,9 @@ def test_models_list_their_types(client: httpx.Client):
     ({"text": "明天", "reference_time": 1700000000}, "reference_time"),
     ({"text": "明天", "types": ["TIME", "DATE"]}, "types[1]"),
     ({"texts": ["明天"], "types": "TIME"}, "types"),
+    ({"text": "明天", "timezone": "Mars/Olympus"}, "timezone"),
+    ({"texts": ["明天"], "timezone": "+08:00"}, "timezone"),
+    ({"text": "明天", "timezone": 8}, "timezone"),
 ])
 def test_a_bad_reference_time_or_type_is_422_naming_the_field(client: httpx.Client, body: dict[str, Any],
                                                               param: str):

@@ -41,6 +41,8 @@ class AnnotateConfig:
     """Times Ray restarts an actor whose process or node died."""
     max_task_retries: int = 3
     """Times Ray retries a batch whose actor died mid-batch."""
+    timezone: str | None = None
+    """The IANA zone TIME values are read in; None: each actor's process default (raner_pool.timezones)."""
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "pool_size", "torch_threads", "batch_rows", "batch_chars"):
@@ -111,7 +113,7 @@ class _Annotator:
 
         self.config = config
         self.pool = RaNERModelPool(config.model, pool_size=config.pool_size, backend=config.backend,
-                                   dtype=config.dtype, torch_threads=config.torch_threads)
+                                   dtype=config.dtype, torch_threads=config.torch_threads, timezone=config.timezone)
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -8,11 +8,13 @@ thread at a time; the reference time is passed on every call (jionlp's default i
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
 from raner_pool.entities import Entity
 from raner_pool.recognizers.jionlp_import import jionlp
+from raner_pool.timezones import zone_name
 
 LEADING = ("截至", "截止", "直到", "自从", "始于", "自", "从", "于", "在", "到", "至")
 """Prepositions jionlp keeps at the start of a span; they are not part of the time."""
@@ -22,8 +24,6 @@ BEFORE_AFTER = re.compile(r"(?:[点时分日号底初]|周[一二三四五六日
                           r"点[零〇一二三四五六七八九十0-9半刻]{1,3})(之前|以前|之后|以后|前|后)$")
 """下午5点前, 每月1日前, 下周五前, 七点五十前, 月底之前: "before/after" a clock time or a day bounds it and is not
 part of it (三年前 is a time of its own and keeps its 前)."""
-PUNCTUATION = "：:，,、；;（(“\"‘'"
-"""jionlp sometimes starts a span with the punctuation before it (通知：从下周一)."""
 NOT_TIMES = {"现在", "目前", "当前", "此时", "如今"}
 """"Now" words jionlp reads as the reference moment; they name no time of their own."""
 NOT_AFTER_WORDS = re.compile(r"年(产|收|销|均|增|化|营|度)")
@@ -95,9 +95,17 @@ class _Extractor(jionlp().ner.TimeExtractor):  # type: ignore[misc]  # jionlp is
         return [c for c in candidates if not NOT_A_TIME_CANDIDATE.match(c["time_candidate"])]
 
 
+def _is_punctuation(char: str) -> bool:
+    """Any Unicode punctuation or space: jionlp sometimes keeps the one next to a span, opening or closing
+    (通知：从下周一, 他说，”从7月1日起: the closing quote of the sentence before)."""
+    return char.isspace() or unicodedata.category(char).startswith("P")
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while end - start > 1 and text[start] in PUNCTUATION:
+    while end - start > 1 and _is_punctuation(text[start]):
         start += 1
+    while end - start > 1 and _is_punctuation(text[end - 1]):
+        end -= 1
     for word in LEADING:
         if text.startswith(word, start) and end - start > len(word):
             start += len(word)
@@ -144,11 +152,13 @@ def _value(detail: dict[str, Any], reference: datetime) -> dict[str, Any] | None
 
 
 def _interval(bounds: list[str], reference: datetime) -> dict[str, Any]:
-    """ISO 8601 start and end (the last second, inclusive) in the reference's zone, and the grain they span."""
+    """ISO 8601 start and end (the last second, inclusive) in the reference's zone, the grain they span, and the
+    zone's name (its offset alone would not say which zone, nor hold across a daylight-saving change)."""
     start, end = (_moment(b, reference) for b in bounds)
     value: dict[str, Any] = {"start": start and start.isoformat(), "end": end and end.isoformat()}
     if start is not None and end is not None:
         value["grain"] = _grain(start, end)
+    value["timezone"] = zone_name(reference)
     return value
 
 
@@ -197,7 +207,8 @@ def _relative_months_and_weeks(text: str, reference: datetime, found: list[Entit
             first = day - timedelta(days=day.weekday()) + timedelta(weeks=shift)
             following = first + timedelta(weeks=1)
         last = following - timedelta(seconds=1)
-        value = {"kind": "span", "start": first.isoformat(), "end": last.isoformat(), "grain": _grain(first, last)}
+        value = {"kind": "span", "start": first.isoformat(), "end": last.isoformat(), "grain": _grain(first, last),
+                 "timezone": zone_name(reference)}
         extra.append(Entity("TIME", match.start(), match.end(), match.group(), 1.0, value, "rule"))
     return extra
 

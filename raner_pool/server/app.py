@@ -57,7 +57,8 @@ def create_app(
     app = FastAPI(
         title="raner-pool",
         version=__version__,
-        summary="Chinese NER (PER, LOC, ORG) from ModelScope RaNER models, served to many callers at once.",
+        summary="Chinese NER (PER, LOC, ORG, TIME, MONEY, PERCENT, TITLE) from ModelScope RaNER models, served to many "
+                "callers at once.",
         lifespan=lifespan,
         responses={413: {"description": "the request body is larger than the server's max_body_bytes (refused "
                                         "before it is read)"}},

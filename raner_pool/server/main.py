@@ -23,6 +23,7 @@ from raner_pool.server.lifecycle import DrainingServer, reload_on_sighup
 from raner_pool.server.read_deadlines import read_deadline_protocol
 from raner_pool.server.workers import MULTIPROC_ENV, Supervisor, bind
 from raner_pool.threads import WORKERS_ENV, available_cores
+from raner_pool.timezones import default_timezone
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -60,6 +61,7 @@ def serve(
     limit_malloc_arenas()  # before any pool's threads exist: see raner_pool.memory and README, "Memory"
     specs = [single_model] if single_model is not None and config is None else load_specs(config)
     server_config = load_server_config(config)
+    log.info("times are read in %s unless a model or a request names a zone", default_timezone())  # checks it
     if access_log is not None:  # the command line's --access-log over the registry's server.access_log
         server_config = dataclasses.replace(server_config, access_log=access_log)
     os.environ[WORKERS_ENV] = str(workers)  # the pools divide the cores between worker processes too

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request
 
 from raner_pool.entities import Entity, confident
 from raner_pool.model_specs import ModelSpec
-from raner_pool.pool import resolve_reference
 from raner_pool.server.errors import documented_errors
 from raner_pool.server.fast_json import FastJSONResponse
 from raner_pool.server.schemas import BatchNERRequest, BatchNERResponse, ErrorBody, NERRequest, NERResponse
 from raner_pool.server.service import Service, entity_json, hf_entity_json
+from raner_pool.timezones import zone_name
 
 router = APIRouter(tags=["NER"])
 
@@ -47,10 +47,11 @@ async def ner(body: NERRequest, request: Request, format: Format = FORMAT_QUERY)
     began = time.perf_counter()
     spec = service.model(request, body.model)
     types = service.check_types(spec, body.types)
-    reference = resolve_reference(body.reference_time)
+    reference = service.reference(spec, body.reference_time, body.timezone)
     [entities] = confident(await service.entities(request, spec, [body.text], reference, types), body.min_prob)
     return FastJSONResponse({"success": True, "model": spec.name, "model_version": request.state.model_version,
-                             "reference_time": reference.isoformat(), "data": _render(spec, entities, format),
+                             "reference_time": reference.isoformat(), "timezone": zone_name(reference),
+                             "data": _render(spec, entities, format),
                              "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)})
 
 
@@ -61,9 +62,10 @@ async def ner_batch(body: BatchNERRequest, request: Request, format: Format = FO
     began = time.perf_counter()
     spec = service.model(request, body.model)
     types = service.check_types(spec, body.types)
-    reference = resolve_reference(body.reference_time)
+    reference = service.reference(spec, body.reference_time, body.timezone)
     results = confident(await service.entities(request, spec, body.texts, reference, types), body.min_prob)
     data = [_render(spec, found, format) for found in results]
     return FastJSONResponse({"success": True, "model": spec.name, "model_version": request.state.model_version,
-                             "reference_time": reference.isoformat(), "data": data,
+                             "reference_time": reference.isoformat(), "timezone": zone_name(reference),
+                             "data": data,
                              "elapsed_ms": round((time.perf_counter() - began) * 1000, 2)})

@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+
+from raner_pool.timezones import DEFAULT_TIMEZONE, TIMEZONE_ENV, UnknownTimezone, zone
 
 EXAMPLE_TEXT = "阿里巴巴集团创始人马云在杭州出席了技术峰会。"
 MIN_PROB_HELP = "Only entities whose prob is at least this (0 to 1): higher trades recall for precision."
-REFERENCE_HELP = ("ISO 8601 time that relative times (明天, 上周五) are resolved against; without a zone it is the "
-                  "server's local time. Default: now, in the server's time zone.")
+REFERENCE_HELP = ("ISO 8601 time that relative times (明天, 上周五) are resolved against, seen from `timezone`; "
+                  "without an offset it is a wall clock in `timezone`. Default: now.")
+TIMEZONE_HELP = ("IANA time zone the text's clock and relative times are read in (晚上8点, 明天), e.g. "
+                 f"\"Europe/London\". Default: the model's `timezone` setting, else ${TIMEZONE_ENV}, else "
+                 f"{DEFAULT_TIMEZONE}.")
 
 
 def _iso_string(value: object) -> object:
@@ -22,6 +27,17 @@ def _iso_string(value: object) -> object:
 
 
 IsoDatetime = Annotated[datetime, BeforeValidator(_iso_string)]
+
+
+def _zone_name(value: str) -> str:
+    """An IANA zone name as zoneinfo spells it; an unknown one fails validation (422 naming `timezone`)."""
+    try:
+        return zone(value).key
+    except UnknownTimezone as error:
+        raise ValueError(str(error)) from None
+
+
+ZoneName = Annotated[StrictStr, AfterValidator(_zone_name)]
 TYPES_HELP = "Only entities of these types (e.g. [\"TIME\", \"MONEY\"]); default: every type the model serves."
 
 
@@ -31,6 +47,7 @@ class NERRequest(BaseModel):
     model: StrictStr | None = Field(None, description="A registry name or alias; default: the first model.")
     min_prob: float = Field(0.0, ge=0.0, le=1.0, strict=True, description=MIN_PROB_HELP)
     reference_time: IsoDatetime | None = Field(None, description=REFERENCE_HELP)
+    timezone: ZoneName | None = Field(None, description=TIMEZONE_HELP, examples=["Asia/Shanghai"])
     types: list[StrictStr] | None = Field(None, description=TYPES_HELP)
 
 
@@ -40,6 +57,7 @@ class BatchNERRequest(BaseModel):
     model: StrictStr | None = None
     min_prob: float = Field(0.0, ge=0.0, le=1.0, strict=True, description=MIN_PROB_HELP)
     reference_time: IsoDatetime | None = Field(None, description=REFERENCE_HELP)
+    timezone: ZoneName | None = Field(None, description=TIMEZONE_HELP, examples=["Asia/Shanghai"])
     types: list[StrictStr] | None = Field(None, description=TYPES_HELP)
 
 
@@ -51,7 +69,8 @@ class EntityOut(BaseModel):
     prob: float = Field(description="the model's confidence: the lowest CRF marginal over the span's characters "
                                     "(1.0 for entities found by rules)")
     value: dict[str, Any] | None = Field(None, description="the normalised value: MONEY {amount, currency, approx}, "
-                                         "PERCENT {fraction, approx}, TIME {kind, start, end, grain} (ISO 8601); "
+                                         "PERCENT {fraction, approx}, TIME {kind, start, end, grain, timezone} "
+                                         "(ISO 8601, in the zone named); "
                                          "null for PER, LOC, ORG and TITLE")
     source: Literal["model", "rule", "dictionary", "pattern"] = Field("model", description="what found it")
     color: str = Field(description="display colour of the type, from the model's registry entry")
@@ -73,7 +92,8 @@ MODEL_VERSION = Field(description="content hash of the weights and config that p
                                   "(also in the X-Model-Version header)")
 
 
-REFERENCE_USED = Field(description="the time relative times were resolved against (ISO 8601)")
+REFERENCE_USED = Field(description="the time relative times were resolved against (ISO 8601), in `timezone`")
+TIMEZONE_USED = Field(description="the IANA time zone the texts' times were read in")
 
 
 class NERResponse(BaseModel):
@@ -81,6 +101,7 @@ class NERResponse(BaseModel):
     model: str
     model_version: str = MODEL_VERSION
     reference_time: str = REFERENCE_USED
+    timezone: str = TIMEZONE_USED
     data: list[EntityOut] | list[HFEntityOut]
     elapsed_ms: float
 
@@ -90,6 +111,7 @@ class BatchNERResponse(BaseModel):
     model: str
     model_version: str = MODEL_VERSION
     reference_time: str = REFERENCE_USED
+    timezone: str = TIMEZONE_USED
     data: list[list[EntityOut]] | list[list[HFEntityOut]]
     elapsed_ms: float
 

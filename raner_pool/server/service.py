@@ -21,6 +21,7 @@ from raner_pool.registry import ModelRegistry, UnknownModel
 from raner_pool.reload import ModelUnavailable
 from raner_pool.server.errors import APIError
 from raner_pool.server.metrics import ServerMetrics
+from raner_pool.timezones import pick_timezone, reference_in, zone_name
 
 T = TypeVar("T")
 
@@ -40,6 +41,12 @@ class Service:
             raise APIError(404, "model_not_found", str(error), param="model") from None
         request.state.model = spec.name
         return spec
+
+    @staticmethod
+    def reference(spec: ModelSpec, reference_time: datetime | None = None, timezone: str | None = None) -> datetime:
+        """The moment a request's relative times are resolved against, as a wall clock in the zone its times are
+        read in: the request's `timezone`, else the model's, else the process's (raner_pool.timezones)."""
+        return reference_in(pick_timezone(timezone, spec.timezone), reference_time)
 
     def run(self, request: Request, spec: ModelSpec, texts: Sequence[str], work: Callable[[RaNERModelPool], T]) -> T:
         """Check the texts against the model's limits, then run `work` on its serving pool (see `serving`)."""
@@ -101,9 +108,11 @@ class Service:
         self, request: Request, spec: ModelSpec, texts: Sequence[str], reference: datetime | None = None,
         types: Collection[str] | None = None,
     ) -> list[list[Entity]]:
-        """Entities of each text (of `types` only, when given), relative times resolved against `reference`
-        (default now): awaited from the shared micro-batches, so no thread waits per request; on a worker thread
-        when the pool cannot take submissions (batching off, or a result cache to consult)."""
+        """Entities of each text (of `types` only, when given), times read in the zone of `reference` (from
+        `reference`; default: now, in the model's zone) and relative ones resolved against it: awaited from the
+        shared micro-batches, so no thread waits per request; on a worker thread when the pool cannot take
+        submissions (batching off, or a result cache to consult)."""
+        reference = reference if reference is not None else self.reference(spec)
         with self.serving(request, spec, texts) as pool:
             if pool.submits:
                 results = await self._submitted(pool, spec, texts, reference)
@@ -113,21 +122,23 @@ class Service:
 
     @staticmethod
     async def _submitted(
-        pool: RaNERModelPool, spec: ModelSpec, texts: Sequence[str], reference: datetime | None
+        pool: RaNERModelPool, spec: ModelSpec, texts: Sequence[str], reference: datetime
     ) -> list[list[Entity]]:
-        answer = asyncio.wrap_future(pool.submit(texts, reference_time=reference))
+        answer = asyncio.wrap_future(pool.submit(texts, reference_time=reference, timezone=zone_name(reference)))
         try:
             return await asyncio.wait_for(answer, spec.request_timeout_s)
         except TimeoutError:  # wait_for has cancelled the call (withdrawn if still queued)
             raise PoolTimeout(f"no result within {spec.request_timeout_s} s") from None
 
     def _blocking_entities(
-        self, pool: RaNERModelPool, spec: ModelSpec, texts: Sequence[str], reference: datetime | None
+        self, pool: RaNERModelPool, spec: ModelSpec, texts: Sequence[str], reference: datetime
     ) -> list[list[Entity]]:
+        timezone = zone_name(reference)
         if spec.batching:
-            return pool.predict_batch(texts, timeout=spec.request_timeout_s, reference_time=reference)
+            return pool.predict_batch(texts, timeout=spec.request_timeout_s, reference_time=reference,
+                                      timezone=timezone)
         found = self._checked_out(pool, spec, lambda engine: engine.predict_batch(texts))
-        return pool.with_rules(texts, found, reference)
+        return pool.with_rules(texts, found, reference, timezone)
 
     def entity_types(self, spec: ModelSpec) -> list[str]:
         """The types the model's serving pool returns (none while it loads)."""
