@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from raner_pool.engine import NEREngine
+from raner_pool.engine import NEREngine, batch_cost
 from raner_pool.entities import Entity
 from raner_pool.errors import PoolBusy, PoolClosed, RaNERError
 
@@ -41,7 +41,8 @@ class BatchingConfig:
     """How long the oldest call may wait for others to join it (only while all workers are busy); 0 takes only
     what is already there."""
     max_batch_tokens: int | None = None
-    """Padded characters per batch: longest call x calls in the batch. None: timed at warm-up."""
+    """Characters per batch: longest call x calls in the batch, or their sum where the backend packs rows
+    (Backend.packs). None: timed at warm-up."""
     max_batch_calls: int | None = None
     """Calls per batch. None: timed at warm-up."""
     max_latency_factor: float = 4.0
@@ -72,6 +73,7 @@ class MicroBatcher:
         workers: int,
         config: BatchingConfig,
         max_waiting: int | None = None,
+        packed: bool = False,
     ) -> None:
         if config.max_batch_tokens is None or config.max_batch_calls is None:
             raise ValueError("the batch budget must be settled (tuned or given) before the batcher starts")
@@ -79,6 +81,8 @@ class MicroBatcher:
         self.max_batch_tokens: int = config.max_batch_tokens
         self.max_batch_calls: int = config.max_batch_calls
         self.max_waiting = max_waiting
+        self.packed = packed
+        """Whether the engines pack rows (NEREngine.packs): a batch then costs the sum of its calls' sizes."""
         self.listeners: list[BatchListener] = []
         self._checkout = checkout
         self._pending: deque[_Call] = deque()
@@ -199,17 +203,16 @@ class MicroBatcher:
             oldest = by_size.index(0)
             low, high = oldest, oldest + 1
             chosen = [0]
-            longest = window[0].size
+            sizes = [window[0].size]
             while len(chosen) < self.max_batch_calls and (low > 0 or high < len(by_size)):
                 below = window[by_size[low - 1]].size if low > 0 else None
                 above = window[by_size[high]].size if high < len(by_size) else None
-                take_above = below is None or (above is not None and above - longest <= longest - below)
+                take_above = below is None or (above is not None and above - max(sizes) <= max(sizes) - below)
                 candidate = by_size[high] if take_above else by_size[low - 1]
-                size = max(longest, window[candidate].size)
-                if size * (len(chosen) + 1) > self.max_batch_tokens:
+                if batch_cost([*sizes, window[candidate].size], self.packed) > self.max_batch_tokens:
                     break
                 chosen.append(candidate)
-                longest = size
+                sizes.append(window[candidate].size)
                 if take_above:
                     high += 1
                 else:

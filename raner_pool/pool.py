@@ -160,7 +160,8 @@ class RaNERModelPool:
         self._closed = False
         self.cache = cache
         self._batcher = None if batching is None else MicroBatcher(
-            lambda: self._checkout(None, count=False), pool_size, batching, max_waiting
+            lambda: self._checkout(None, count=False), pool_size, batching, max_waiting,
+            packed=getattr(self.backend, "packs", False),
         )
 
     @property

@@ -46,3 +46,21 @@ def test_dtype_is_a_registry_setting(tmp_path: Path):
     path = tmp_path / "models.toml"
     path.write_text('[models.m]\nmodel = "default"\ndtype = "bfloat16"\n', encoding="utf-8")
     assert load_specs(path)[0].dtype == "bfloat16"
+
+
+def test_bfloat16_keeps_linear_weights_in_bfloat16_once_and_layer_norms_in_float32(
+    monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+):
+    """Casting the weights once, not on every forward pass under autocast, is what lets a served bfloat16 model
+    run near the speed of the bare encoder; layer norms and embeddings stay float32 for accuracy."""
+    import torch
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16"})
+    with RaNERModelPool(tiny_model_dir, pool_size=1, dtype="bfloat16") as pool:
+        modules = list(pool.backend.model.modules())  # type: ignore[attr-defined]
+        assert pool.predict("马云在杭州") is not None
+    linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in modules if isinstance(m, torch.nn.LayerNorm | torch.nn.Embedding)]
+    assert linears and norms
+    assert {m.weight.dtype for m in linears} == {torch.bfloat16}
+    assert {m.weight.dtype for m in norms} == {torch.float32}

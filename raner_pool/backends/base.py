@@ -24,7 +24,12 @@ class Backend(Protocol):
     tokenizer: CharTokenizer
     max_positions: int
     crf: CRFParams | None
+    packs: bool
+    """Whether `emissions` takes several texts per row: a (batch, tokens, tokens) attention mask that keeps each
+    text to itself and `position_ids` restarting at each text, so a batch of mixed lengths needs no padding."""
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Per-token label scores, float32 of shape (batch, tokens, labels)."""
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                  position_ids: np.ndarray | None = None) -> np.ndarray:
+        """Per-token label scores, float32 of shape (batch, tokens, labels). `attention_mask` is (batch, tokens),
+        or (batch, tokens, tokens) with `position_ids` where the backend packs."""
         ...

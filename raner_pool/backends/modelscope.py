@@ -10,7 +10,7 @@ import torch
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
 from raner_pool.modeldir import trained_window
-from raner_pool.precision import compute_in
+from raner_pool.precision import compute_in, keep_weights_in
 from raner_pool.tokenization import CharTokenizer
 
 MODELSCOPE_MAX_LENGTH = 512  # the pipeline's sequence_length
@@ -20,6 +20,7 @@ class ModelScopeBackend:
     """Encoder + emission head of a ModelScope token-classification model; the CRF is decoded in numpy."""
 
     kind = "modelscope"
+    packs = True
 
     def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
         from modelscope.models import Model
@@ -34,6 +35,7 @@ class ModelScopeBackend:
         self.device = torch.device(device)
         self.dtype = dtype
         self.model = Model.from_pretrained(str(model_dir)).to(self.device).eval()
+        keep_weights_in(self.model, dtype)
         preprocessor = Preprocessor.from_pretrained(str(model_dir))
         self.tokenizer = CharTokenizer(preprocessor.nlp_tokenizer.tokenizer)
         id2label = getattr(self.model, "id2label", None) or preprocessor.id2label
@@ -50,11 +52,13 @@ class ModelScopeBackend:
             transitions=crf.transitions.detach().float().cpu().numpy(),
         )
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                  position_ids: np.ndarray | None = None) -> np.ndarray:
         with torch.inference_mode(), compute_in(self.dtype, self.device.type):
             features = self.model.encoder(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(attention_mask).to(self.device),
+                position_ids=None if position_ids is None else torch.from_numpy(position_ids).to(self.device),
             )
             logits = self.model.head.forward(features).logits
         return logits.float().cpu().numpy()

@@ -72,6 +72,8 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
 class OnnxBackend:
     """A ModelScope RaNER dir served by ONNX Runtime, fp32 or dynamic INT8."""
 
+    packs = False
+
     def __init__(self, model_dir: Path, device: str = "cpu", int8: bool = False) -> None:
         import onnxruntime
 
@@ -98,7 +100,8 @@ class OnnxBackend:
         providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
         self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                  position_ids: np.ndarray | None = None) -> np.ndarray:
         outputs = self.session.run(["emissions"], {"input_ids": input_ids, "attention_mask": attention_mask})
         result: np.ndarray = np.asarray(outputs[0], dtype=np.float32)
         return result

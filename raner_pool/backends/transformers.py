@@ -9,7 +9,7 @@ import torch
 
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
-from raner_pool.precision import compute_in
+from raner_pool.precision import compute_in, keep_weights_in
 from raner_pool.tokenization import CharTokenizer
 
 
@@ -18,6 +18,7 @@ class TransformersBackend:
 
     kind = "transformers"
     crf: CRFParams | None = None
+    packs = False
 
     def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -35,12 +36,14 @@ class TransformersBackend:
                 f"{model_dir} is not a Hugging Face token-classification model: {len(loading['missing_keys'])} of "
                 f"its weights are missing (e.g. {loading['missing_keys'][0]});{hint}")
         self.model = model.to(self.device).eval()
+        keep_weights_in(self.model, dtype)
         self.tokenizer = CharTokenizer(AutoTokenizer.from_pretrained(model_dir))
         id2label = self.model.config.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]
         self.max_positions = min(getattr(self.model.config, "max_position_embeddings", 512), 512)
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                  position_ids: np.ndarray | None = None) -> np.ndarray:
         with torch.inference_mode(), compute_in(self.dtype, self.device.type):
             logits = self.model(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
