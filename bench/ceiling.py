@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from raner_pool.precision import BF16_CPU_FLAGS, cpu_flags
 from raner_pool.threads import available_cores
 
 SIZE = 2048
@@ -83,10 +84,11 @@ def onnx_gflops(int8: bool) -> float:
 
 def measure_ceilings() -> dict[str, Ceiling]:
     """Each number format's ceiling: the best library for it on this machine (float32: torch or ONNX Runtime)."""
+    native_bf16 = bool(cpu_flags() & set(BF16_CPU_FLAGS))
     measured = [
         Ceiling("float32", torch_gflops(torch.float32), "torch"),
         Ceiling("float32", onnx_gflops(int8=False), "onnxruntime"),
-        Ceiling("bfloat16", torch_gflops(torch.bfloat16), "torch"),
+        Ceiling("bfloat16", torch_gflops(torch.bfloat16), "torch" if native_bf16 else "torch, emulated"),
         Ceiling("int8", onnx_gflops(int8=True), "onnxruntime"),
     ]
     for ceiling in measured:

@@ -1,12 +1,14 @@
 """Throughput side by side, in one process run: the seed-style pipeline pool against our pool, with and without
 micro-batching, in every backend and number format, at 1, 4, 16 and 64 concurrent callers, each as a share of
-this machine's ceiling for its number format (bench/ceiling.py) measured at the start of the same run.
+this machine's ceiling for its number format (bench/ceiling.py) and of the bare encoder in that format
+(bench/bare.py), both measured at the start of the same run.
 
     python bench/run.py [--model default | --base-shape] [--seconds 4] [--out artifacts/bench]
 
-Prints a Markdown table (absolute figures, ratios against the baseline, encoder GFLOP/s and % of ceiling) and the
-issue-11 target ratios, and writes bench.md, bench.csv and bench.png to --out. Texts are MSRA test sentences,
-the length mix real callers send.
+Prints first what this CPU gets per format (its flags, the GEMM ceiling, the bare encoder and the pool served at
+16 callers, side by side), then a Markdown table (absolute figures, ratios against the baseline, encoder GFLOP/s
+and % of ceiling) and the target ratios, and writes bench.md, bench.csv and bench.png to --out. Texts are MSRA
+test sentences, the length mix real callers send.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bare import TOKENS, Bare
+from bench.bare import measure as measure_bare
 from bench.ceiling import Ceiling, encoder_flops_per_token, measure_ceilings
 from raner_pool import BatchingConfig, RaNERError, RaNERModelPool
 from raner_pool.corpus import load_msra
 from raner_pool.hub import resolve_model_dir
 from raner_pool.loading import load_backend
 from raner_pool.modeldir import RANER_BASE_SHAPE, SPECIAL_TOKENS, build_random_model
+from raner_pool.precision import cpu_flags
 
 RANER_BASE_VOCAB = 21_128
 
@@ -49,6 +54,8 @@ class Result:
     chars: int
     seconds: float
     latencies_ms: list[float]
+    runtime: str = ""
+    """Mode.runtime of the mode measured."""
     tokens: int = 0
     """Tokens the model saw for the texts served ([CLS] and [SEP] included), padding not counted."""
     number_format: str = "float32"
@@ -74,6 +81,8 @@ class Mode:
     number_format: str
     build: Callable[[], tuple[Predict, Callable[[], None]]]
     notes: list[str] = field(default_factory=list)
+    runtime: str = ""
+    """The runtime its bare encoder is measured as (bench/bare.py); empty: none (the baseline, auto)."""
 
 
 def drive(name: str, predict: Predict, texts: Sequence[str], callers: int, seconds: float,
@@ -104,7 +113,7 @@ def drive(name: str, predict: Predict, texts: Sequence[str], callers: int, secon
         thread.join()
     elapsed = time.perf_counter() - began
     flat = [x for per_caller in latencies for x in per_caller]
-    return Result(name, callers, len(flat), sum(chars), elapsed, flat, sum(served_tokens))
+    return Result(name, callers, len(flat), sum(chars), elapsed, flat, tokens=sum(served_tokens))
 
 
 class PipelinePool:
@@ -143,15 +152,17 @@ def served_modes(model_dir: Path, pool_size: int) -> list[Mode]:
 
     modes = [Mode(f"baseline: {pool_size} ModelScope pipelines", "float32",
                   lambda: (PipelinePool(model_dir, pool_size).predict, lambda: None))]
-    for name, number_format, kwargs in [
-        (f"pool of {pool_size}, no batching", "float32", {}),
-        (f"pool of {pool_size}, micro-batching", "float32", {"batching": batching}),
-        (f"pool of {pool_size}, batching, bfloat16", "bfloat16", {"batching": batching, "dtype": "bfloat16"}),
-        (f"pool of {pool_size}, batching, ONNX fp32", "float32", {"batching": batching, "backend": "onnx"}),
-        (f"pool of {pool_size}, batching, ONNX INT8", "int8", {"batching": batching, "backend": "onnx-int8"}),
-        (f"pool of {pool_size}, batching, backend=auto", "float32", {"batching": batching, "backend": "auto"}),
+    for name, number_format, runtime, kwargs in [
+        (f"pool of {pool_size}, no batching", "float32", "", {}),
+        (f"pool of {pool_size}, micro-batching", "float32", "modelscope", {"batching": batching}),
+        (f"pool of {pool_size}, batching, bfloat16", "bfloat16", "modelscope",
+         {"batching": batching, "dtype": "bfloat16"}),
+        (f"pool of {pool_size}, batching, ONNX fp32", "float32", "onnx", {"batching": batching, "backend": "onnx"}),
+        (f"pool of {pool_size}, batching, ONNX INT8", "int8", "onnx-int8",
+         {"batching": batching, "backend": "onnx-int8"}),
+        (f"pool of {pool_size}, batching, backend=auto", "float32", "", {"batching": batching, "backend": "auto"}),
     ]:
-        mode = Mode(name, number_format, lambda: (print, lambda: None))
+        mode = Mode(name, number_format, lambda: (print, lambda: None), runtime=runtime)
         mode.build = pool(mode, **kwargs)
         modes.append(mode)
     return modes
@@ -163,10 +174,12 @@ def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int,
     tokenizer = load_backend(model_dir).tokenizer
     tokens = [sum(len(ids) for ids in tokenizer.encode(text)) + 2 for text in texts]
     ceilings = measure_ceilings()
+    bare, bare_left_out = measure_bare(model_dir, seconds)
     flops_per_token = encoder_flops_per_token(model_dir)
     results: list[Result] = []
     refused: list[str] = []
-    for mode in served_modes(model_dir, pool_size):
+    modes = served_modes(model_dir, pool_size)
+    for mode in modes:
         try:
             predict, close = mode.build()
         except RaNERError as error:  # bfloat16 on a CPU without it
@@ -178,18 +191,59 @@ def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int,
             for callers in callers_list:
                 result = drive(mode.name, predict, texts, callers, seconds, tokens)
                 result.number_format, result.note = mode.number_format, "; ".join(mode.notes)
+                result.runtime = mode.runtime
                 results.append(result)
                 print(f"  {mode.name:<44} {callers:>3} callers: {results[-1].rps:8.1f} req/s", flush=True)
         finally:
             close()
-    report(results, refused, ceilings, flops_per_token, out)
+    per_format = this_cpu(results, ceilings, bare, bare_left_out, flops_per_token)
+    report(results, refused, ceilings, flops_per_token, out, per_format)
     return results
 
 
+def this_cpu(results: list[Result], ceilings: dict[str, Ceiling], bare: list[Bare], left_out: list[str],
+             flops_per_token: float, callers: int = 16) -> str:
+    """What this CPU gets in each format, in encoder GFLOP/s so that the bare batch (16 x 48 tokens) and served
+    MSRA texts compare: the GEMM ceiling, the bare encoder, the served pool at `callers`, and their ratios."""
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"})
+    lines = [f"{cpu_name()}, {os.cpu_count()} CPUs, flags: {' '.join(flags) or 'none of note'}; "
+             f"{time.strftime('%Y-%m-%d')}, torch {torch_version()}\n",
+             f"| runtime | format | GEMM ceiling GFLOP/s | bare encoder texts/s | bare GFLOP/s (% of ceiling) | "
+             f"served at {callers} callers texts/s | served GFLOP/s | served / bare |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for b in bare:
+        ceiling = ceilings.get(b.number_format)
+        bare_gflops = b.texts_per_s * TOKENS * flops_per_token / 1e9
+        share = f" ({bare_gflops / ceiling.gflops:.0%})" if ceiling else ""
+        served = next((r for r in results if r.runtime == b.runtime and r.number_format == b.number_format
+                       and r.callers == callers), None)
+        served_cells = "- | - | -"
+        if served:
+            served_gflops = served.tokens * flops_per_token / served.seconds / 1e9
+            served_cells = f"{served.rps:.1f} | {served_gflops:.1f} | {served_gflops / bare_gflops:.0%}"
+        lines.append(f"| {b.runtime} | {b.number_format} | {ceiling.gflops if ceiling else float('nan'):.0f} | "
+                     f"{b.texts_per_s:.1f} | {bare_gflops:.1f}{share} | {served_cells} |")
+    lines.extend(f"- {line}" for line in left_out)
+    return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return "unknown CPU"
+
+
+def torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
+
 def report(results: list[Result], refused: list[str], ceilings: dict[str, Ceiling], flops_per_token: float,
-           out: Path) -> None:
-    """Markdown table with ratios to the baseline at the same concurrency and the share of the ceiling, then the
-    target ratios; CSV and PNG beside it."""
+           out: Path, per_format: str = "") -> None:
+    """What this CPU gets per format; a Markdown table with ratios to the baseline at the same concurrency and the
+    share of the ceiling, then the target ratios; CSV and PNG beside it."""
     out.mkdir(parents=True, exist_ok=True)
     baseline = {r.callers: r for r in results if r.mode.startswith("baseline")}
 
@@ -199,7 +253,8 @@ def report(results: list[Result], refused: list[str], ceilings: dict[str, Ceilin
     def share(r: Result) -> float:
         return gflops(r) / ceilings[r.number_format].gflops
 
-    lines = ["| mode | callers | req/s | chars/s | P50 ms | P99 ms | x baseline req/s | P99 / baseline P99 | "
+    lines = [per_format, ""] if per_format else []
+    lines += ["| mode | callers | req/s | chars/s | P50 ms | P99 ms | x baseline req/s | P99 / baseline P99 | "
              "encoder GFLOP/s | % of ceiling |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
