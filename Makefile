@@ -7,7 +7,7 @@ export RANER_POOL_OFFLINE ?= 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test image lint webui bench bench-distributed loadtest soak train evaluate parity clean
+.PHONY: serve test docs image lint webui bench bench-distributed loadtest soak train evaluate parity clean
 LINTED := raner_pool tests training scripts bench loadtest server.py
 
 $(BIN)/python:
@@ -77,6 +77,12 @@ test: $(STAMP) $(VENV)/.system-packages $(DEPLOY_STAMP) $(LS_STAMP)
 image: $(VENV)/.system-packages
 	scripts/build-image.sh localhost/raner-pool:test
 
+# The documentation site (mkdocs.yml, docs/): reference pages generated from the code by docs/hooks.py; strict, so a
+# broken link or a missing page fails. Written to site/. (NO_MKDOCS_2_WARNING: mkdocs-material's banner about MkDocs 2,
+# which is not about this site.) tests/test_docs.py builds it the same way.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # The WebUI's stylesheet is compiled from Tailwind and committed, so serving needs no Node.
 webui:
 	cd webui && npm ci --no-audit --no-fund && npm run build
@@ -88,6 +94,7 @@ lint: $(STAMP)
 # Throughput and latency side by side (ratios against the seed-style baseline in the same run), and what ONNX and
 # INT8 cost in F1. Tables print; CSV and PNG land in artifacts/.
 bench: $(STAMP)
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python bench/run.py --out artifacts/bench/default
 	$(BIN)/python bench/run.py --base-shape --seconds 3 --out artifacts/bench/base-shape
 	$(BIN)/python bench/over_http.py

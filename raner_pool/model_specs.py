@@ -36,14 +36,19 @@ class ModelSpec:
     """One served model: where it comes from, how it is pooled, and its per-request limits."""
 
     name: str
+    """The served name: the `<name>` of its `[models.<name>]` table, what requests pass as `model`."""
     model: str = "default"
+    """"default" (the embedded model), a local model dir (relative paths are read from where the server runs) or a
+    ModelScope id (read from the local ModelScope cache; downloaded only when online)."""
     backend: str = "auto"
     """"auto": the fastest runtime and number format that keeps the answers, measured at load
     (raner_pool.choices.runtime); or one named in raner_pool.BACKENDS."""
     device: str = "cpu"
+    """The torch device the model runs on ("cpu"; "cuda" where torch has one)."""
     dtype: str = "float32"
     """"bfloat16": autocast on CPUs with AVX512-BF16 or AMX (refused elsewhere)."""
     pool_size: int = 2
+    """Model instances serving at once (with batching: micro-batch workers); they share one copy of the weights."""
     max_text_chars: int = 100_000
     """Longer texts are refused (HTTP 413) rather than tying up an instance."""
     max_batch_texts: int = 64
@@ -64,7 +69,10 @@ class ModelSpec:
     watch_s: float = 0.0
     """Poll the model's source this often (seconds) and reload it when its content changed; 0: never."""
     aliases: tuple[str, ...] = ()
+    """Other names requests may use for this model."""
     colors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
+    """Display colour of each entity type (in /ner answers and the WebUI), merged over the defaults; types
+    without one are white."""
     extra_types: tuple[str, ...] = EXTRA_TYPES
     """Types found by rules after the model (raner_pool.recognizers); [] for the model's types alone."""
     dictionaries: tuple[str, ...] = ()
