@@ -2,10 +2,11 @@
 back with nothing around it (no tokenizer, CRF, batching or threads of callers). What serving a format can reach on
 this CPU, and so the figure bench/run.py divides the served pool by.
 
-Runtimes: the backends themselves (torch float32 and bfloat16, ONNX Runtime float32 and dynamic INT8), and two
-that are not backends, to show whether they would be worth one: ONNX Runtime with static INT8 (activations
-calibrated on MSRA sentences) and OpenVINO (PyPI `openvino`, float32 and, where the CPU has it, bfloat16), both
-run on the ONNX graph the onnx backend exports. A format the CPU cannot compute natively is left out, with why.
+Runtimes: the backends themselves (torch float32 and bfloat16, ONNX Runtime float32 and dynamic INT8), and three
+that are not backends, to show whether they would be worth one: PyTorch's own dynamic INT8 (torch.ao, deprecated
+but still shipped), ONNX Runtime with static INT8 (activations calibrated on MSRA sentences) and OpenVINO (PyPI
+`openvino`, float32 and, where the CPU has it, bfloat16), the last two on the ONNX graph the onnx backend exports.
+A format the CPU cannot compute natively is left out, with why.
 
     python bench/bare.py [--model default | --base-shape]
 """
@@ -92,6 +93,16 @@ def static_int8(fp32: Path, out: Path, tokenizer: Any) -> Path:
     return out
 
 
+def torch_dynamic_int8(model_dir: Path) -> Emit:
+    """The PyTorch backend with its linear layers replaced by torch.ao's dynamically quantized INT8 ones."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    backend = load_backend(model_dir, "modelscope")
+    quantize_dynamic(backend.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)  # type: ignore[attr-defined]
+    return backend.emissions
+
+
 def onnx_session(path: Path) -> Emit:
     import onnxruntime
 
@@ -128,13 +139,14 @@ def measure(model_dir: Path, seconds: float = SECONDS) -> tuple[list[Bare], list
     fp32_graph = onnx_cache_dir() / model_version(model_dir) / "emissions.onnx"  # written by the onnx backend above
     with tempfile.TemporaryDirectory() as scratch:
         extra: list[tuple[str, str, Callable[[], Emit]]] = [
+            ("torch dynamic", "int8", lambda: torch_dynamic_int8(model_dir)),
             ("onnx static", "int8", lambda: onnx_session(static_int8(fp32_graph, Path(scratch) / "s.onnx", tokenizer))),
             ("openvino", "float32", lambda: openvino_model(fp32_graph, "f32")),
         ]
         if native_bf16:
             extra.append(("openvino", "bfloat16", lambda: openvino_model(fp32_graph, "bf16")))
         else:
-            left_out.append("bfloat16: this CPU has neither avx512_bf16 nor amx_bf16")
+            left_out.append("openvino bfloat16: this CPU has neither avx512_bf16 nor amx_bf16")
         for runtime, number_format, build in extra:
             try:
                 emit = build()

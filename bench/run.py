@@ -196,7 +196,9 @@ def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int,
                 print(f"  {mode.name:<44} {callers:>3} callers: {results[-1].rps:8.1f} req/s", flush=True)
         finally:
             close()
-    per_format = this_cpu(results, ceilings, bare, bare_left_out, flops_per_token)
+    levels = {r.callers for r in results}
+    per_format = this_cpu(results, ceilings, bare, bare_left_out, flops_per_token,
+                          16 if 16 in levels else max(levels, default=16))
     report(results, refused, ceilings, flops_per_token, out, per_format)
     return results
 

@@ -26,6 +26,13 @@ def test_bench_harness_writes_table_csv_and_chart(tiny_model_dir: Path, tmp_path
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert "x baseline" in table and "Ceilings (2048 x 2048 products, this run): float32" in table
     assert "| micro-batching / no batching >= 1.0x | 4 |" in table and "auto chose" in table
+    cpu, per_format = table.split("\n\n")[:2]
+    assert "flags:" in cpu and "torch" in cpu  # what this CPU is, so a reader knows which table is theirs
+    rows_by_runtime = {line.split(" | ")[0].strip("| "): line for line in per_format.splitlines()[2:]
+                       if line.startswith("|")}
+    assert {"modelscope", "onnx", "onnx-int8", "torch dynamic", "onnx static"} <= set(rows_by_runtime)
+    for runtime in ("modelscope", "onnx", "onnx-int8"):  # the backends: bare beside served, and their ratio
+        assert rows_by_runtime[runtime].rstrip(" |").endswith("%"), rows_by_runtime[runtime]
 
 
 def test_http_comparison_runs(tiny_model_dir: Path, tmp_path: Path):
