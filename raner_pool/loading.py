@@ -114,7 +114,8 @@ def settle_batch_budget(
         return given
     store = store or ChoiceStore()
     key = choice_key(loaded.version, runtime=loaded.backend.kind, device=loaded.device, dtype=loaded.dtype,
-                     engine=dataclasses.asdict(engine_config), max_latency_factor=batching.max_latency_factor)
+                     engine=dataclasses.asdict(engine_config), max_latency_factor=batching.max_latency_factor,
+                     packs=getattr(loaded.backend, "packs", False))  # a packed batch's tokens count differently
     tuned = None if retune else _reuse(store, "batch-budget", key, BatchBudget.from_stored)
     if tuned is None:
         try:
