@@ -44,8 +44,13 @@ def locust(url: str, users: int, seconds: int, prefix: Path, only_ner: bool) -> 
     )
     with open(f"{prefix}_stats.csv", encoding="utf-8") as handle:
         row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-    return (float(row["Requests/s"]), float(row["50%"]), float(row["99%"]), int(row["Request Count"]),
-            int(row["Failure Count"]))
+    return (float(row["Requests/s"]), percentile_ms(row["50%"]), percentile_ms(row["99%"]),
+            int(row["Request Count"]), int(row["Failure Count"]))
+
+
+def percentile_ms(cell: str) -> float:
+    """A percentile cell of locust's CSV; locust writes N/A where no request completed in the run."""
+    return float("nan") if cell == "N/A" else float(cell)
 
 
 def main() -> None:
