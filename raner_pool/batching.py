@@ -207,7 +207,8 @@ class MicroBatcher:
             while len(chosen) < self.max_batch_calls and (low > 0 or high < len(by_size)):
                 below = window[by_size[low - 1]].size if low > 0 else None
                 above = window[by_size[high]].size if high < len(by_size) else None
-                take_above = below is None or (above is not None and above - max(sizes) <= max(sizes) - below)
+                longest = window[by_size[high - 1]].size  # the chosen calls are by_size[low:high]
+                take_above = below is None or (above is not None and above - longest <= longest - below)
                 candidate = by_size[high] if take_above else by_size[low - 1]
                 if batch_cost([*sizes, window[candidate].size], self.packed) > self.max_batch_tokens:
                     break

@@ -64,12 +64,6 @@ def version_with_rules(model_version: str, rule_files: Sequence[Path]) -> str:
     return hashlib.sha256(f"{model_version}:{files_digest(rule_files)}".encode()).hexdigest()[:16]
 
 
-def resolve_reference(reference_time: datetime | None, timezone: str | None = None) -> datetime:
-    """The time relative expressions are resolved against, as a wall clock in `timezone` (default: the process's,
-    raner_pool.timezones): `reference_time` (a naive one is a wall clock there), or now."""
-    return reference_in(pick_timezone(timezone), reference_time)
-
-
 @dataclass(frozen=True)
 class PoolStats:
     """A snapshot of the pool's state and counters."""
