@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from raner_pool.backends.modelscope import ModelScopeBackend
 from raner_pool.backends.onnx import onnx_cache_dir
 from raner_pool.cache import model_version
 from raner_pool.corpus import load_msra
@@ -98,7 +99,7 @@ def torch_dynamic_int8(model_dir: Path) -> Emit:
     import torch
     from torch.ao.quantization import quantize_dynamic
 
-    backend = load_backend(model_dir, "modelscope")
+    backend = ModelScopeBackend(model_dir, fused=False)  # torch.ao replaces nn.Linear modules, not fused ones
     quantize_dynamic(backend.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)  # type: ignore[attr-defined]
     return backend.emissions
 

@@ -10,6 +10,7 @@ import pytest
 from raner_pool import RaNERModelPool, precision
 from raner_pool.errors import RaNERError
 from raner_pool.model_specs import load_specs
+from raner_pool.onednn import OneDNNLinear
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_bfloat16_keeps_linear_weights_in_bfloat16_once_and_layer_norms_in_float
     with RaNERModelPool(tiny_model_dir, pool_size=1, dtype="bfloat16") as pool:
         modules = list(pool.backend.model.modules())  # type: ignore[attr-defined]
         assert pool.predict("马云在杭州") is not None
-    linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
+    linears = [m for m in modules if isinstance(m, torch.nn.Linear | OneDNNLinear)]
     norms = [m for m in modules if isinstance(m, torch.nn.LayerNorm | torch.nn.Embedding)]
     assert linears and norms
     assert {m.weight.dtype for m in linears} == {torch.bfloat16}

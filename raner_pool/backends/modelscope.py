@@ -10,6 +10,7 @@ import torch
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
 from raner_pool.modeldir import trained_window
+from raner_pool.onednn import can_fuse, fuse_linear_layers
 from raner_pool.precision import compute_in, keep_weights_in
 from raner_pool.tokenization import CharTokenizer
 
@@ -22,7 +23,9 @@ class ModelScopeBackend:
     kind = "modelscope"
     packs = True
 
-    def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
+    def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32", fused: bool = True) -> None:
+        """`fused`: serve the linear layers through oneDNN (raner_pool.onednn); False keeps ModelScope's own
+        modules, which training and the ONNX export need."""
         from modelscope.models import Model
         from modelscope.preprocessors import Preprocessor
 
@@ -36,6 +39,8 @@ class ModelScopeBackend:
         self.dtype = dtype
         self.model = Model.from_pretrained(str(model_dir)).to(self.device).eval()
         keep_weights_in(self.model, dtype)
+        if fused and can_fuse(device, dtype):
+            fuse_linear_layers(self.model)
         preprocessor = Preprocessor.from_pretrained(str(model_dir))
         self.tokenizer = CharTokenizer(preprocessor.nlp_tokenizer.tokenizer)
         id2label = getattr(self.model, "id2label", None) or preprocessor.id2label

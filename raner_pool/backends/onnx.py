@@ -77,7 +77,7 @@ class OnnxBackend:
     def __init__(self, model_dir: Path, device: str = "cpu", int8: bool = False) -> None:
         import onnxruntime
 
-        source = ModelScopeBackend(model_dir, "cpu")
+        source = ModelScopeBackend(model_dir, "cpu", fused=False)
         self.kind = "onnx-int8" if int8 else "onnx"
         self.model_dir = model_dir
         self.labels = source.labels

@@ -9,6 +9,7 @@ import torch
 
 from raner_pool.crf import CRFParams
 from raner_pool.errors import ModelNotAvailable
+from raner_pool.onednn import can_fuse, fuse_linear_layers
 from raner_pool.precision import compute_in, keep_weights_in
 from raner_pool.tokenization import CharTokenizer
 
@@ -20,7 +21,8 @@ class TransformersBackend:
     crf: CRFParams | None = None
     packs = False
 
-    def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32") -> None:
+    def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32", fused: bool = True) -> None:
+        """`fused`: serve the linear layers through oneDNN (raner_pool.onednn)."""
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         if not (model_dir / "config.json").is_file():
@@ -37,6 +39,8 @@ class TransformersBackend:
                 f"its weights are missing (e.g. {loading['missing_keys'][0]});{hint}")
         self.model = model.to(self.device).eval()
         keep_weights_in(self.model, dtype)
+        if fused and can_fuse(device, dtype):
+            fuse_linear_layers(self.model)
         self.tokenizer = CharTokenizer(AutoTokenizer.from_pretrained(model_dir))
         id2label = self.model.config.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]

@@ -27,8 +27,9 @@ from raner_pool.threads import available_cores
 
 log = logging.getLogger(__name__)
 
-STORE_FORMAT = 1
-"""Bumped when what a stored choice means changes: older files are then simply not found."""
+STORE_FORMAT = 2
+"""Bumped when what a stored choice means changes: older files are then simply not found (2: torch backends
+fuse their linear layers, so timings of unfused ones no longer say how fast they serve)."""
 LIBRARIES = ("raner-pool", "torch", "onnxruntime", "transformers", "modelscope", "numpy")
 
 

@@ -63,7 +63,7 @@ class TrainableModel:
         if not (base / "configuration.json").is_file():
             raise ModelNotAvailable(f"{base} is not a ModelScope transformer-crf model dir (no configuration.json): "
                                     "train can extend the embedded default, a RaNER dir or an earlier output")
-        backend = ModelScopeBackend(base, device)
+        backend = ModelScopeBackend(base, device, fused=False)
         if backend.crf is None:
             raise ModelNotAvailable(f"{base} has no CRF head; train extends transformer-crf models")
         self.base = base
