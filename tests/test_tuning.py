@@ -101,6 +101,10 @@ def test_auto_serves_the_fastest_candidate_that_agrees_and_says_why(tiny_model_d
         fastest = max(eligible, key=lambda c: c.texts_per_s or 0)
         assert (choice.backend, choice.dtype) == (fastest.backend, fastest.dtype)
         assert pool.backend.kind == choice.backend and choice.reason.startswith(fastest.name)
+        passed_over = choice.reason.partition("; faster but not served: ")[2]
+        for refused in choice.candidates:  # a faster candidate left out for its answers is named, with why
+            faster = refused.refused and (refused.texts_per_s or 0) > (fastest.texts_per_s or 0)
+            assert (f"{refused.name} at " in passed_over) == bool(faster), choice.reason
         named = RaNERModelPool(tiny_model_dir, pool_size=1, backend=choice.backend, dtype=choice.dtype)
         assert pool.predict_batch(list(PROBE_TEXTS)) == named.predict_batch(list(PROBE_TEXTS))
         named.close()
