@@ -91,6 +91,19 @@ def test_transformers_backend(hf_model_dir: Path):
     assert pool.predict_batch([text, ""]) == [entities, []]
 
 
+def test_transformers_backend_serves_fused_linear_layers_with_the_same_scores(hf_model_dir: Path):
+    import numpy as np
+
+    from raner_pool.backends.transformers import TransformersBackend
+    from raner_pool.onednn import OneDNNLinear, can_fuse
+
+    fused, plain = TransformersBackend(hf_model_dir), TransformersBackend(hf_model_dir, fused=False)
+    assert any(isinstance(m, OneDNNLinear) for m in fused.model.modules()) == can_fuse("cpu", "float32")
+    ids = np.array([[2, 7, 9, 11, 3], [2, 8, 3, 0, 0]], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    np.testing.assert_allclose(fused.emissions(ids, mask), plain.emissions(ids, mask), atol=1e-5)
+
+
 def test_transformers_backend_refuses_a_modelscope_dir_instead_of_answering_with_random_weights():
     with pytest.raises(ModelNotAvailable, match=r"weights are missing.*use backend='modelscope'"):
         RaNERModelPool("default", pool_size=1, backend="transformers")
