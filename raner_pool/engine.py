@@ -80,7 +80,7 @@ class NEREngine:
             self.window_tokens = min(self.window_tokens, self.config.max_window_tokens)
         overlap = self.config.window_overlap
         self.window_overlap: int = min(64, self.window_tokens // 4) if overlap is None else overlap
-        self.packs: bool = getattr(backend, "packs", False)
+        self.packs: bool = backend.packs
         """Whether batches share rows rather than pad (Backend.packs): then a batch costs its tokens."""
         self.temperature = prob_temperature(backend.model_dir)
         """Divides every score before `prob` is computed (1.0: the model's own marginals); paths do not change."""

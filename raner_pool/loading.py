@@ -115,7 +115,7 @@ def settle_batch_budget(
     store = store or ChoiceStore()
     key = choice_key(loaded.version, runtime=loaded.backend.kind, device=loaded.device, dtype=loaded.dtype,
                      engine=dataclasses.asdict(engine_config), max_latency_factor=batching.max_latency_factor,
-                     packs=getattr(loaded.backend, "packs", False))  # a packed batch's tokens count differently
+                     packs=loaded.backend.packs)  # a packed batch's tokens count differently
     tuned = None if retune else _reuse(store, "batch-budget", key, BatchBudget.from_stored)
     if tuned is None:
         try:

@@ -155,7 +155,7 @@ class RaNERModelPool:
         self.cache = cache
         self._batcher = None if batching is None else MicroBatcher(
             lambda: self._checkout(None, count=False), pool_size, batching, max_waiting,
-            packed=getattr(self.backend, "packs", False),
+            packed=self.backend.packs,
         )
 
     @property

@@ -159,10 +159,11 @@ def choose_runtime(
     reason = (f"{winner.name}: fastest of {', '.join(c.name for c in results)} at "
               f"{winner.texts_per_s:.0f} texts/s ({winner.texts_per_s / results[0].texts_per_s:.2f}x float32 "
               f"{results[0].backend}), entities {winner.agreement:.1%} in agreement with it")
-    faster = [c for c in results if c.refused and c.agreement is not None and (c.texts_per_s or 0) > winner.texts_per_s]
-    if faster:  # name what was left out for its answers, or the list above reads as if it had been slower
-        reason += "; faster but not served: " + "; ".join(
-            f"{c.name} at {c.texts_per_s or 0:.0f} texts/s, {c.refused}" for c in faster)
+    # a refused candidate with a speed was refused for its answers: name it, or the list reads as if it were slower
+    faster = [f"{c.name} at {c.texts_per_s:.0f} texts/s, {c.refused}" for c in results
+              if c.refused and c.texts_per_s is not None and c.texts_per_s > winner.texts_per_s]
+    if faster:
+        reason += "; faster but not served: " + "; ".join(faster)
     choice = BackendChoice(winner.backend, winner.dtype, reason, tuple(results), timed_at)
     log.info("backend for %s: %s", model_dir, reason)
     return chosen, choice
