@@ -1,6 +1,7 @@
 """The bare encoder per runtime and number format: emissions for one batch of 16 texts x 48 tokens, called back to
-back with nothing around it (no tokenizer, CRF, batching or threads of callers). What serving a format can reach on
-this CPU, and so the figure bench/run.py divides the served pool by.
+back with nothing around it (no tokenizer, CRF, batching or threads of callers), through the forward pass serving
+runs (texts run together where the backend packs). What serving a format can reach on this CPU, and so the figure
+bench/run.py divides the served pool by.
 
 Runtimes: the backends themselves (torch float32 and bfloat16, ONNX Runtime float32 and dynamic INT8), and three
 that are not backends, to show whether they would be worth one: PyTorch's own dynamic INT8 (torch.ao, deprecated
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from raner_pool.backends.base import Backend
 from raner_pool.backends.modelscope import ModelScopeBackend
 from raner_pool.backends.onnx import onnx_cache_dir
 from raner_pool.cache import model_version
@@ -68,6 +70,13 @@ def texts_per_s(emit: Emit, ids: np.ndarray, seconds: float = SECONDS) -> float:
         emit(ids, mask)
         calls += 1
     return calls * BATCH / (time.perf_counter() - began)
+
+
+def served_pass(backend: Backend) -> Emit:
+    """The forward pass serving runs: the batch's texts run together where the backend packs, else padded rows."""
+    if not backend.packs:
+        return backend.emissions
+    return lambda ids, mask: backend.emissions_packed(ids.reshape(-1), [ids.shape[1]] * len(ids))
 
 
 def calibration_batches(tokenizer: Any, count: int = 64) -> Iterator[dict[str, np.ndarray]]:
@@ -135,7 +144,7 @@ def measure(model_dir: Path, seconds: float = SECONDS) -> tuple[list[Bare], list
         except RaNERError as error:
             left_out.append(f"{runtime} {number_format}: {error}")
             continue
-        results.append(Bare(runtime, number_format, texts_per_s(backend.emissions, ids, seconds)))
+        results.append(Bare(runtime, number_format, texts_per_s(served_pass(backend), ids, seconds)))
         print(f"  bare {runtime:<12} {number_format:<8} {results[-1].texts_per_s:8.1f} texts/s", flush=True)
     fp32_graph = onnx_cache_dir() / model_version(model_dir) / "emissions.onnx"  # written by the onnx backend above
     with tempfile.TemporaryDirectory() as scratch:

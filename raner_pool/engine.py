@@ -1,8 +1,9 @@
 """The batched NER engine: texts in, entities out, with no ModelScope pipeline on the hot path.
 
 One call: tokenise every text per code point, cut long texts into windows,
-sort the windows by length and pack them into batches under a padded-token
-budget, run one forward pass per batch, decode each window (CRF Viterbi, or
+sort the windows by length and group them into batches under a token budget
+(padded tokens, or the tokens alone where the backend runs texts together),
+run one forward pass per batch, decode each window (CRF Viterbi, or
 argmax for models without a CRF), stitch windows back together and turn
 tags into spans with code-point offsets.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -81,7 +83,7 @@ class NEREngine:
         overlap = self.config.window_overlap
         self.window_overlap: int = min(64, self.window_tokens // 4) if overlap is None else overlap
         self.packs: bool = backend.packs
-        """Whether batches share rows rather than pad (Backend.packs): then a batch costs its tokens."""
+        """Whether batches run their texts together rather than pad (Backend.packs): a batch costs its tokens."""
         self.temperature = prob_temperature(backend.model_dir)
         """Divides every score before `prob` is computed (1.0: the model's own marginals); paths do not change."""
         if not 0 <= self.window_overlap < self.window_tokens:
@@ -155,7 +157,7 @@ class NEREngine:
         tokenizer = self.backend.tokenizer
         rows = [[tokenizer.cls_id, *(t for ids in segment.char_ids for t in ids), tokenizer.sep_id]
                 for segment in batch]
-        scores = self._forward_packed(rows) if self.packs and len(rows) > 1 else self._forward_padded(rows)
+        scores = self._forward_packed(rows) if self.packs else self._forward_padded(rows)
         longest = max(len(s.char_ids) for s in batch)
         # position of each character's first sub-token; padding points at [CLS] and is masked by length
         first_token = np.zeros((len(batch), longest), dtype=np.int64)
@@ -188,24 +190,14 @@ class NEREngine:
         return self.backend.emissions(input_ids, attention)
 
     def _forward_packed(self, rows: list[list[int]]) -> np.ndarray:
-        """Scores of each row of token ids as `_forward_padded` gives them, computed with several texts sharing a
-        row of the longest one's width: each attends only to itself and counts positions from 0, so its scores
-        are its own, and a batch of mixed lengths pays for its tokens rather than for padding (2x on MSRA)."""
-        width = max(len(row) for row in rows)
-        places = pack_first_fit([len(row) for row in rows], width)
-        packed_rows = 1 + max(packed_row for packed_row, _ in places)
-        input_ids = np.full((packed_rows, width), self.backend.tokenizer.pad_id, dtype=np.int64)
-        positions = np.zeros((packed_rows, width), dtype=np.int64)
-        attention = np.zeros((packed_rows, width, width), dtype=np.int64)
-        for row, (packed_row, offset) in zip(rows, places, strict=True):
-            end = offset + len(row)
-            input_ids[packed_row, offset:end] = row
-            positions[packed_row, offset:end] = np.arange(len(row))
-            attention[packed_row, offset:end, offset:end] = 1
-        packed = self.backend.emissions(input_ids, attention, positions)
-        scores = np.zeros((len(rows), width, packed.shape[-1]), dtype=np.float32)
-        for index, (row, (packed_row, offset)) in enumerate(zip(rows, places, strict=True)):
-            scores[index, : len(row)] = packed[packed_row, offset : offset + len(row)]
+        """Scores of each row of token ids as `_forward_padded` gives them, computed on the rows run together, each
+        text attending only to itself (Backend.emissions_packed): a batch of mixed lengths costs its tokens."""
+        lengths = [len(row) for row in rows]
+        packed = self.backend.emissions_packed(np.fromiter(chain.from_iterable(rows), np.int64, sum(lengths)),
+                                               lengths)
+        scores = np.zeros((len(rows), max(lengths), packed.shape[-1]), dtype=np.float32)
+        for index, (start, length) in enumerate(zip(np.cumsum(lengths) - lengths, lengths, strict=True)):
+            scores[index, :length] = packed[start : start + length]
         return scores
 
     def _entities(self, text: str, segments: list[_Segment]) -> list[Entity]:
@@ -255,20 +247,6 @@ def batch_cost(sizes: Sequence[int], packed: bool) -> int:
     """Tokens a forward pass over texts of `sizes` tokens computes: their sum where rows are packed, else the
     longest times their number."""
     return sum(sizes) if packed else max(sizes, default=0) * len(sizes)
-
-
-def pack_first_fit(lengths: Sequence[int], width: int) -> list[tuple[int, int]]:
-    """(row, offset) for each of `lengths` in rows of `width`: longest first, each into the first row it fits
-    (first-fit decreasing: close to the fewest rows possible, in one pass)."""
-    free: list[int] = []
-    places: list[tuple[int, int]] = [(0, 0)] * len(lengths)
-    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        row = next((r for r, room in enumerate(free) if room >= lengths[index]), len(free))
-        if row == len(free):
-            free.append(width)
-        places[index] = (row, width - free[row])
-        free[row] -= lengths[index]
-    return places
 
 
 def check_texts(texts: Sequence[str]) -> None:

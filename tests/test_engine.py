@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from raner_pool import EngineConfig, Entity, RaNERModelPool
-from raner_pool.engine import batch_cost, pack_first_fit
+from raner_pool.engine import batch_cost
 from raner_pool.windows import Window, plan_windows
 
 from .conftest import SAMPLE_TEXTS, assert_same_results
@@ -106,31 +105,15 @@ def test_entities_never_start_or_end_with_whitespace(tiny_pool: RaNERModelPool):
         assert all(e.span == text[e.start : e.end] == e.span.strip() and e.span for e in entities)
 
 
-@pytest.mark.parametrize("lengths", [[5], [3, 3, 3, 3], [10, 1, 9, 2, 8, 3, 7, 4], [48, 12, 30, 17, 17, 5, 48]])
-def test_packing_places_every_text_once_inside_its_row(lengths: list[int]):
-    width = max(lengths)
-    places = pack_first_fit(lengths, width)
-    rows: dict[int, list[tuple[int, int]]] = {}
-    for length, (row, offset) in zip(lengths, places, strict=True):
-        assert offset >= 0 and offset + length <= width
-        rows.setdefault(row, []).append((offset, offset + length))
-    for spans in rows.values():
-        spans.sort()
-        assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans))
-    assert sorted(rows) == list(range(len(rows))), "rows are numbered without gaps"
-    assert len(rows) <= len(lengths)
-    assert len(rows) * width - sum(lengths) < width + max(lengths), "first-fit decreasing leaves little room idle"
-
-
 def test_a_packed_batch_costs_its_tokens_and_a_padded_one_its_longest_times_its_size():
     assert batch_cost([10, 30, 20], packed=True) == 60
     assert batch_cost([10, 30, 20], packed=False) == 90
     assert batch_cost([], packed=False) == 0
 
 
-def test_packed_rows_score_each_text_as_its_own_padded_row(default_pool: RaNERModelPool):
-    """Several texts in one row, each attending only to itself with positions from 0, give the scores and entities
-    that one text per padded row gives (the backend of the default model packs)."""
+def test_texts_run_together_score_as_each_on_its_own_padded_row(default_pool: RaNERModelPool):
+    """Texts run together, each attending only to itself with positions from 0, give the scores and entities that
+    one text per padded row gives (the backend of the default model packs)."""
     from raner_pool.corpus import load_msra
     from raner_pool.engine import NEREngine
 

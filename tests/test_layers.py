@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "raner_pool"
 
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "entities", "crf", "edges", "tagging", "tokenization", "windows", "modeldir", "threads", "ports",
-     "hub", "precision", "onednn", "cache", "corpus", "evaluation", "memory", "timezones"),
+     "hub", "precision", "onednn", "unpadded", "cache", "corpus", "evaluation", "memory", "timezones"),
     ("backends", "recognizers"),  # runtimes (they know nothing of the engine that runs them); rule recognisers
     ("engine",),
     ("batching", "choices"),  # what needs a working engine: batches, the runtime and batch-budget choices

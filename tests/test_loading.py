@@ -104,6 +104,19 @@ def test_transformers_backend_serves_fused_linear_layers_with_the_same_scores(hf
     np.testing.assert_allclose(fused.emissions(ids, mask), plain.emissions(ids, mask), atol=1e-5)
 
 
+def test_transformers_bert_runs_texts_together_with_the_scores_each_gets_alone(hf_model_dir: Path):
+    import numpy as np
+
+    from raner_pool.backends.transformers import TransformersBackend
+
+    backend = TransformersBackend(hf_model_dir)
+    assert backend.packs
+    texts = [np.array([2, 7, 9, 11, 3]), np.array([2, 8, 3]), np.array([2, 3])]
+    packed = backend.emissions_packed(np.concatenate(texts), [len(t) for t in texts])
+    alone = [backend.emissions(t[None], np.ones((1, len(t)), dtype=np.int64))[0] for t in texts]
+    np.testing.assert_allclose(packed, np.concatenate(alone), atol=1e-5)
+
+
 def test_transformers_backend_refuses_a_modelscope_dir_instead_of_answering_with_random_weights():
     with pytest.raises(ModelNotAvailable, match=r"weights are missing.*use backend='modelscope'"):
         RaNERModelPool("default", pool_size=1, backend="transformers")

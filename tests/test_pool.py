@@ -70,7 +70,7 @@ def test_an_instance_that_raises_is_returned(tiny_model_dir: Path, monkeypatch: 
     def broken_forward(*args: object) -> None:
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(pool.backend, "emissions", broken_forward)
+    monkeypatch.setattr(pool.backend, "emissions_packed", broken_forward)  # the forward of a backend that packs
     for _ in range(5):
         with pytest.raises(RuntimeError, match="model exploded"):
             pool.predict("马云在杭州")

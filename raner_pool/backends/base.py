@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,11 +26,14 @@ class Backend(Protocol):
     max_positions: int
     crf: CRFParams | None
     packs: bool
-    """Whether `emissions` takes several texts per row: a (batch, tokens, tokens) attention mask that keeps each
-    text to itself and `position_ids` restarting at each text, so a batch of mixed lengths needs no padding."""
+    """Whether the backend scores texts run together (`emissions_packed`), so that a batch of mixed lengths costs
+    its tokens rather than its longest text times its size."""
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
-                  position_ids: np.ndarray | None = None) -> np.ndarray:
-        """Per-token label scores, float32 of shape (batch, tokens, labels). `attention_mask` is (batch, tokens),
-        or (batch, tokens, tokens) with `position_ids` where the backend packs."""
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Per-token label scores, float32 of shape (batch, tokens, labels), of texts padded to one width."""
+        ...
+
+    def emissions_packed(self, token_ids: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        """Per-token label scores, float32 of shape (tokens, labels), of texts run together in `token_ids`
+        (tokens,), `lengths` tokens each, each scored as if alone. Called only where `packs`."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from raner_pool.modeldir import trained_window
 from raner_pool.onednn import can_fuse, fuse_linear_layers
 from raner_pool.precision import compute_in, keep_weights_in
 from raner_pool.tokenization import CharTokenizer
+from raner_pool.unpadded import UnpaddedBert, supports
 
 MODELSCOPE_MAX_LENGTH = 512  # the pipeline's sequence_length
 
@@ -21,7 +23,6 @@ class ModelScopeBackend:
     """Encoder + emission head of a ModelScope token-classification model; the CRF is decoded in numpy."""
 
     kind = "modelscope"
-    packs = True
 
     def __init__(self, model_dir: Path, device: str = "cpu", dtype: str = "float32", fused: bool = True) -> None:
         """`fused`: serve the linear layers through oneDNN (raner_pool.onednn); False keeps ModelScope's own
@@ -41,6 +42,8 @@ class ModelScopeBackend:
         keep_weights_in(self.model, dtype)
         if fused and can_fuse(device, dtype):
             fuse_linear_layers(self.model)
+        self.unpadded = UnpaddedBert(self.model.encoder) if supports(self.model.encoder) else None
+        self.packs = self.unpadded is not None
         preprocessor = Preprocessor.from_pretrained(str(model_dir))
         self.tokenizer = CharTokenizer(preprocessor.nlp_tokenizer.tokenizer)
         id2label = getattr(self.model, "id2label", None) or preprocessor.id2label
@@ -57,13 +60,20 @@ class ModelScopeBackend:
             transitions=crf.transitions.detach().float().cpu().numpy(),
         )
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
-                  position_ids: np.ndarray | None = None) -> np.ndarray:
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), compute_in(self.dtype, self.device.type):
             features = self.model.encoder(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(attention_mask).to(self.device),
-                position_ids=None if position_ids is None else torch.from_numpy(position_ids).to(self.device),
             )
             logits = self.model.head.forward(features).logits
+        return logits.float().cpu().numpy()
+
+    def emissions_packed(self, token_ids: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        from modelscope.outputs import AttentionBackboneModelOutput
+
+        assert self.unpadded is not None, "emissions_packed needs a BERT encoder (ModelScopeBackend.packs)"
+        with torch.inference_mode(), compute_in(self.dtype, self.device.type):
+            hidden = self.unpadded(torch.from_numpy(token_ids).to(self.device), lengths)
+            logits = self.model.head.forward(AttentionBackboneModelOutput(last_hidden_state=hidden)).logits
         return logits.float().cpu().numpy()

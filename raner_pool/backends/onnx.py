@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,10 @@ class OnnxBackend:
         providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
         self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
 
-    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray,
-                  position_ids: np.ndarray | None = None) -> np.ndarray:
+    def emissions(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         outputs = self.session.run(["emissions"], {"input_ids": input_ids, "attention_mask": attention_mask})
         result: np.ndarray = np.asarray(outputs[0], dtype=np.float32)
         return result
+
+    def emissions_packed(self, token_ids: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        raise NotImplementedError("the exported graph takes padded rows only (OnnxBackend.packs is False)")

@@ -27,9 +27,10 @@ from raner_pool.threads import available_cores
 
 log = logging.getLogger(__name__)
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 """Bumped when what a stored choice means changes: older files are then simply not found (2: torch backends
-fuse their linear layers, so timings of unfused ones no longer say how fast they serve)."""
+fuse their linear layers, so timings of unfused ones no longer say how fast they serve; 3: they run a batch's
+texts together unpadded, faster again)."""
 LIBRARIES = ("raner-pool", "torch", "onnxruntime", "transformers", "modelscope", "numpy")
 
 
