@@ -59,3 +59,28 @@ def test_tag_marginals_equal_brute_force_enumeration():
             for t, k in enumerate(path):
                 expected[t, k] += weight
         np.testing.assert_allclose(marginals[row, :length], expected / total, rtol=1e-4, atol=1e-6)
+
+
+def test_tag_marginals_stay_right_when_scores_lie_hundreds_apart():
+    """Rescaled at every step, the weights neither overflow nor vanish where exp(score) would: against the same
+    enumeration done in log space, for scores ~100x those of a trained model."""
+    import itertools
+
+    from raner_pool.crf import tag_marginals
+
+    rng = np.random.default_rng(9)
+    tags, steps = 3, 5
+    params = CRFParams(*(rng.normal(scale=80, size=s).astype(np.float32) for s in ((tags,), (tags,), (tags, tags))))
+    emissions = rng.normal(scale=300, size=(1, steps, tags)).astype(np.float32)
+    marginals = tag_marginals(emissions, np.array([steps]), params)
+    paths = list(itertools.product(range(tags), repeat=steps))
+    scores = np.array([params.start[p[0]] + params.end[p[-1]] + sum(emissions[0, t, k] for t, k in enumerate(p))
+                       + sum(params.transitions[a, b] for a, b in itertools.pairwise(p)) for p in paths],
+                      dtype=np.float64)
+    log_z = np.logaddexp.reduce(scores)
+    for t in range(steps):
+        for k in range(tags):
+            chosen = [score for path, score in zip(paths, scores, strict=True) if path[t] == k]
+            expected = np.exp(np.logaddexp.reduce(chosen) - log_z) if chosen else 0.0
+            assert abs(marginals[0, t, k] - expected) < 1e-5
+    assert np.isfinite(marginals).all() and np.allclose(marginals.sum(axis=2), 1.0, atol=1e-5)
