@@ -52,12 +52,13 @@ class UnpaddedBert:
         self.encoder: Any = encoder
 
     def __call__(self, token_ids: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+        lengths = list(lengths)
         positions = torch.cat([torch.arange(length, device=token_ids.device) for length in lengths])
         embeddings = self.encoder.embeddings(
             input_ids=token_ids[None], position_ids=positions[None], token_type_ids=torch.zeros_like(token_ids)[None])
         hidden: torch.Tensor = embeddings[0]
         for layer in self.encoder.encoder.layer:
-            context = self._attend(layer.attention.self, hidden, list(lengths))
+            context = self._attend(layer.attention.self, hidden, lengths)
             hidden = layer.attention.output(context, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
         return hidden

@@ -18,11 +18,16 @@ from raner_pool.unpadded import UnpaddedBert, supports
 LENGTHS = [1, 9, 4, 17, 2, 17]
 
 
-def packed_and_alone(backend: ModelScopeBackend, lengths: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Emissions of random texts of `lengths` tokens run together, and of each on its own padded row."""
+def random_texts(backend: ModelScopeBackend, lengths: list[int]) -> list[np.ndarray]:
+    """Token ids of texts of `lengths` tokens, the same ones on every call."""
     generator = np.random.default_rng(3)
     vocab = backend.model.encoder.config.vocab_size
-    texts = [generator.integers(5, vocab, size=length) for length in lengths]
+    return [generator.integers(5, vocab, size=length) for length in lengths]
+
+
+def packed_and_alone(backend: ModelScopeBackend, lengths: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Emissions of random texts of `lengths` tokens run together, and of each on its own padded row."""
+    texts = random_texts(backend, lengths)
     packed = backend.emissions_packed(np.concatenate(texts), lengths)
     alone = [backend.emissions(text[None], np.ones((1, len(text)), dtype=np.int64))[0] for text in texts]
     return packed, alone
@@ -37,14 +42,12 @@ def test_each_text_run_together_gets_the_scores_it_gets_alone(tiny_model_dir: Pa
     np.testing.assert_allclose(packed, np.concatenate(alone), atol=1e-5)
 
 
-def test_padding_a_text_changes_nothing_for_its_neighbours(tiny_model_dir: Path):
+def test_a_texts_scores_depend_neither_on_its_neighbours_nor_on_its_place(tiny_model_dir: Path):
     """A text's scores do not depend on which texts share its batch, nor on where in the batch it sits."""
     backend = ModelScopeBackend(tiny_model_dir)
     together, _ = packed_and_alone(backend, LENGTHS)
     reversed_lengths = LENGTHS[::-1]
-    generator = np.random.default_rng(3)
-    vocab = backend.model.encoder.config.vocab_size
-    texts = [generator.integers(5, vocab, size=length) for length in LENGTHS]
+    texts = random_texts(backend, LENGTHS)
     backwards = backend.emissions_packed(np.concatenate(texts[::-1]), reversed_lengths)
     first_text_backwards = backwards[sum(reversed_lengths[:-1]):]
     np.testing.assert_allclose(first_text_backwards, together[: LENGTHS[0]], atol=1e-5)
