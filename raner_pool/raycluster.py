@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from raner_pool.errors import RaNERError
-from raner_pool.ports import free_port
+from raner_pool.ports import free_ports
 
 
 @dataclass
@@ -37,6 +37,8 @@ class LocalRayCluster:
     temp_dir: Path = field(default_factory=Path)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """The `ray start --block` processes, head first; each leads a process group holding its node's processes."""
+    _node_ports: list[int] = field(default_factory=list, repr=False)
+    """Six distinct free ports per node, chosen together with the head's GCS port."""
 
     def __enter__(self) -> LocalRayCluster:
         self.start()
@@ -49,7 +51,7 @@ class LocalRayCluster:
         """Start the head, then the other nodes; return once the cluster reports all of them alive."""
         # Ray's socket paths live under the temp dir and must stay short (a Unix socket path has ~107 bytes)
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rp-", dir="/tmp"))
-        port = free_port()
+        port, *self._node_ports = free_ports(1 + 6 * self.nodes)
         self.address = f"127.0.0.1:{port}"
         try:
             head = ["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}"]
@@ -64,12 +66,13 @@ class LocalRayCluster:
 
     def _start_node(self, role: list[str], index: int) -> None:
         ray = Path(sys.executable).with_name("ray")
+        node_manager, object_manager, agent_http, agent_grpc, runtime_env, metrics = self._node_ports[6 * index:][:6]
         command = [
             str(ray), "start", "--block", *role, "--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus_per_node}",
             "--num-gpus=0", f"--object-store-memory={self.object_store_bytes}", "--disable-usage-stats",
-            f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+            f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
+            f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
             f"--resources={json.dumps({f'node{index}': 1})}",
         ]
         log = open(self.temp_dir / f"node{index}.log", "wb")  # noqa: SIM115  (the child holds it; closed below)
