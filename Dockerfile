@@ -25,7 +25,9 @@ RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 # (130 MB), other test suites, jiojio's segmentation models (145 MB: jionlp imports jiojio, but only its segmenter
 # reads them, through jiojio.init(), which the time and money rules never call), jionlp's dictionary archives
 # once unpacked (16 MB; jionlp unpacks them into its package dir on first import, so that happens here: the
-# running container's root filesystem is read-only), and the symbol tables of the compiled modules (strip
+# running container's root filesystem is read-only), OpenVINO's GPU and NPU plugins and the frontends of formats
+# other than ONNX (72 MB: the openvino backend compiles the ONNX export for the CPU), and the symbol tables of the
+# compiled modules (strip
 # --strip-unneeded, as Debian strips its own libraries: libtorch_cpu.so 434 -> 345 MB; auditwheel's vendored
 # libraries in *.libs/ are left as they are).
 FROM ${BASE_IMAGE} AS venv
@@ -46,10 +48,14 @@ RUN python3 -c "import tomllib; print(*tomllib.load(open('/opt/raner-pool/pyproj
     && /opt/venv/bin/pip install --no-cache-dir --no-compile -r /opt/raner-pool/requirements.txt \
     && /opt/venv/bin/python -c "import jionlp" > /dev/null \
     && rm -rf torch/include torch/test jiojio/models jionlp/dictionary/*.zip \
+    && rm -f openvino/libs/libopenvino_intel_[gn]pu_plugin.so openvino/libs/cache.json \
+        openvino/libs/libopenvino_*tensorflow*_frontend.so* openvino/libs/libopenvino_pytorch_frontend.so* \
+        openvino/libs/libopenvino_paddle_frontend.so* openvino/libs/libopenvino_gguf_frontend.so* \
+        openvino/libs/libopenvino_jax_frontend.so* \
     && find torch/bin -maxdepth 1 -type f \( -name "test_*" -o -name "*Test" -o -name "protoc*" \) -delete \
     && find . -depth -type d -name tests -not -path "./torch/*" -exec rm -rf {} + \
     && find . -name "*.so*" -type f -not -path "*.libs/*" -exec strip --strip-unneeded {} + \
-    && /opt/venv/bin/python -c "import torch, numpy, scipy.sparse, onnxruntime, uvloop, tokenizers, jionlp" > /dev/null
+    && /opt/venv/bin/python -c "import torch, numpy, scipy.sparse, onnxruntime, openvino, uvloop, tokenizers, jionlp; openvino.Core().get_versions('CPU')" > /dev/null
 
 # ---- runtime: no compilers (slim has none), no pip cache, nothing of the build left behind ---------------------
 # checkov:skip=CKV_DOCKER_7: the base image is a build argument whose default pins a tag (checkov reads no ARGs)

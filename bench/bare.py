@@ -3,11 +3,11 @@ back with nothing around it (no tokenizer, CRF, batching or threads of callers),
 runs (texts run together where the backend packs). What serving a format can reach on this CPU, and so the figure
 bench/run.py divides the served pool by.
 
-Runtimes: the backends themselves (torch float32 and bfloat16, ONNX Runtime float32 and dynamic INT8), and three
-that are not backends, to show whether they would be worth one: PyTorch's own dynamic INT8 (torch.ao, deprecated
-but still shipped), ONNX Runtime with static INT8 (activations calibrated on MSRA sentences) and OpenVINO (PyPI
-`openvino`, float32 and, where the CPU has it, bfloat16), the last two on the ONNX graph the onnx backend exports.
-A format the CPU cannot compute natively is left out, with why.
+Runtimes: the backends themselves (torch float32 and bfloat16, ONNX Runtime float32 and dynamic INT8, OpenVINO
+float32 and bfloat16), and two that are not backends, to show whether they would be worth one: PyTorch's own
+dynamic INT8 (torch.ao, deprecated but still shipped) and ONNX Runtime with static INT8 (activations calibrated on
+MSRA sentences, on the graph the onnx backend exports). A format the CPU cannot compute natively is left out, with
+why.
 
     python bench/bare.py [--model default | --base-shape]
 """
@@ -34,7 +34,6 @@ from raner_pool.corpus import load_msra
 from raner_pool.errors import RaNERError
 from raner_pool.hub import resolve_model_dir
 from raner_pool.loading import load_backend
-from raner_pool.precision import BF16_CPU_FLAGS, cpu_flags
 from raner_pool.threads import available_cores
 
 BATCH, TOKENS = 16, 48
@@ -122,23 +121,14 @@ def onnx_session(path: Path) -> Emit:
     return lambda ids, mask: session.run(["emissions"], {"input_ids": ids, "attention_mask": mask})
 
 
-def openvino_model(path: Path, precision: str) -> Emit:
-    import openvino
-
-    compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision,
-                                                                 "INFERENCE_NUM_THREADS": available_cores()})
-    return lambda ids, mask: compiled({"input_ids": ids, "attention_mask": mask})
-
-
 def measure(model_dir: Path, seconds: float = SECONDS) -> tuple[list[Bare], list[str]]:
     """Every runtime and format this CPU runs natively; and why the others were left out."""
     results: list[Bare] = []
     left_out: list[str] = []
-    native_bf16 = bool(cpu_flags() & set(BF16_CPU_FLAGS))
     tokenizer = load_backend(model_dir).tokenizer
     ids = msra_batch(tokenizer)
     for runtime, number_format in [("modelscope", "float32"), ("modelscope", "bfloat16"), ("onnx", "float32"),
-                                   ("onnx-int8", "int8")]:
+                                   ("onnx-int8", "int8"), ("openvino", "float32"), ("openvino", "bfloat16")]:
         try:
             backend = load_backend(model_dir, runtime, dtype="bfloat16" if number_format == "bfloat16" else "float32")
         except RaNERError as error:
@@ -151,18 +141,9 @@ def measure(model_dir: Path, seconds: float = SECONDS) -> tuple[list[Bare], list
         extra: list[tuple[str, str, Callable[[], Emit]]] = [
             ("torch dynamic", "int8", lambda: torch_dynamic_int8(model_dir)),
             ("onnx static", "int8", lambda: onnx_session(static_int8(fp32_graph, Path(scratch) / "s.onnx", tokenizer))),
-            ("openvino", "float32", lambda: openvino_model(fp32_graph, "f32")),
         ]
-        if native_bf16:
-            extra.append(("openvino", "bfloat16", lambda: openvino_model(fp32_graph, "bf16")))
-        else:
-            left_out.append("openvino bfloat16: this CPU has neither avx512_bf16 nor amx_bf16")
         for runtime, number_format, build in extra:
-            try:
-                emit = build()
-            except ImportError as error:
-                left_out.append(f"{runtime} {number_format}: {error} (pip install openvino)")
-                continue
+            emit = build()
             results.append(Bare(runtime, number_format, texts_per_s(emit, ids, seconds)))
             print(f"  bare {runtime:<12} {number_format:<8} {results[-1].texts_per_s:8.1f} texts/s", flush=True)
     return results, left_out

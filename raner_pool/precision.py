@@ -38,8 +38,8 @@ def check_dtype(dtype: str, backend: str, device: str) -> None:
         raise RaNERError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     if dtype == "float32":
         return
-    if backend not in ("modelscope", "transformers"):
-        raise RaNERError(f"dtype={dtype!r} needs a torch backend (modelscope or transformers), not {backend!r}; "
+    if backend not in ("modelscope", "transformers", "openvino"):
+        raise RaNERError(f"dtype={dtype!r} needs backend modelscope, transformers or openvino, not {backend!r}; "
                          "for a faster ONNX model use backend='onnx-int8'")
     if device == "cpu" and not cpu_flags() & set(BF16_CPU_FLAGS):
         raise RaNERError(f"dtype='bfloat16' needs a CPU with {' or '.join(BF16_CPU_FLAGS)}; this one has neither, "

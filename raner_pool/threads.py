@@ -46,6 +46,13 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def torch_threads() -> int:
+    """Threads per forward pass now: torch's setting, which the ONNX and OpenVINO backends follow too."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def pool_opened(instances: int, explicit: int | None) -> int:
     """Account for a new pool's instances and size the threads for all open pools; returns the threads now used."""
     global _instances

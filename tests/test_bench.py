@@ -18,9 +18,9 @@ def test_bench_harness_writes_table_csv_and_chart(tiny_model_dir: Path, tmp_path
     rows = list(csv.DictReader((tmp_path / "bench.csv").read_text(encoding="utf-8").splitlines()))
     modes = {row["mode"] for row in rows}
     table = (tmp_path / "bench.md").read_text(encoding="utf-8")
-    bfloat16_ran = any("bfloat16" in m for m in modes)
-    assert bfloat16_ran or "bfloat16: refused at construction" in table  # CPUs without AVX512-BF16 say why
-    assert len(modes) == 6 + bfloat16_ran and any(m.startswith("baseline") for m in modes)
+    bfloat16_ran = sum("bfloat16" in m for m in modes)  # PyTorch's and OpenVINO's
+    assert bfloat16_ran == 2 or "bfloat16: refused at construction" in table  # CPUs without AVX512-BF16 say why
+    assert len(modes) == 7 + bfloat16_ran and any(m.startswith("baseline") for m in modes)
     assert all(float(row["requests_per_s"]) > 0 and float(row["share_of_ceiling"]) > 0 for row in rows)
     assert {row["number_format"] for row in rows} >= {"float32", "int8"}
     assert (tmp_path / "bench.png").stat().st_size > 10_000
@@ -31,7 +31,7 @@ def test_bench_harness_writes_table_csv_and_chart(tiny_model_dir: Path, tmp_path
     rows_by_runtime = {line.split(" | ")[0].strip("| "): line for line in per_format.splitlines()[2:]
                        if line.startswith("|")}
     assert {"modelscope", "onnx", "onnx-int8", "torch dynamic", "onnx static"} <= set(rows_by_runtime)
-    for runtime in ("modelscope", "onnx", "onnx-int8"):  # the backends: bare beside served, and their ratio
+    for runtime in ("modelscope", "onnx", "onnx-int8", "openvino"):  # the backends: bare beside served, and their ratio
         assert rows_by_runtime[runtime].rstrip(" |").endswith("%"), rows_by_runtime[runtime]
 
 

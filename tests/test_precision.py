@@ -17,8 +17,9 @@ from raner_pool.onednn import OneDNNLinear
     ("dtype", "backend", "flags", "message"),
     [
         ("float16", "modelscope", {"avx512_bf16"}, "unknown dtype 'float16'"),
-        ("bfloat16", "onnx", {"avx512_bf16"}, "needs a torch backend"),
+        ("bfloat16", "onnx", {"avx512_bf16"}, "needs backend modelscope, transformers or openvino"),
         ("bfloat16", "modelscope", {"avx512f"}, "needs a CPU with avx512_bf16 or amx_bf16"),
+        ("bfloat16", "openvino", {"avx2"}, "needs a CPU with avx512_bf16 or amx_bf16"),
     ],
 )
 def test_formats_that_would_be_slow_or_wrong_are_refused_at_construction(

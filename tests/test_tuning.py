@@ -88,12 +88,12 @@ def test_auto_serves_the_fastest_candidate_that_agrees_and_says_why(tiny_model_d
         assert choice is not None
         names = [(c.backend, c.dtype) for c in choice.candidates]
         assert names == [("modelscope", "float32"), ("modelscope", "bfloat16"), ("onnx", "float32"),
-                         ("onnx-int8", "float32")]
+                         ("onnx-int8", "float32"), ("openvino", "float32"), ("openvino", "bfloat16")]
         reference = choice.candidates[0]
         assert reference.agreement == 1.0 and reference.refused is None
-        bf16 = choice.candidates[1]
         if not cpu_flags() & set(BF16_CPU_FLAGS):
-            assert bf16.refused is not None and "avx512_bf16" in bf16.refused and bf16.texts_per_s is None
+            for bf16 in (c for c in choice.candidates if c.dtype == "bfloat16"):
+                assert bf16.refused is not None and "avx512_bf16" in bf16.refused and bf16.texts_per_s is None
         eligible = [c for c in choice.candidates if c.refused is None]
         assert all(c.agreement is not None and c.agreement >= 0.98 for c in eligible)
         for refused in (c for c in choice.candidates if c.texts_per_s is not None and c.refused):
@@ -117,3 +117,31 @@ def test_auto_with_a_pinned_number_format_chooses_among_runtimes_of_it(tiny_mode
     else:  # refused as bfloat16 is anywhere on this CPU, with the reason
         with pytest.raises(RaNERError, match="avx512_bf16"):
             RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto", dtype="bfloat16")
+
+
+def test_candidates_are_timed_by_as_many_callers_at_once_as_instances_fit(tiny_model_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """A runtime that serializes callers (the GIL, one shared stream) must show it in its timing, as under load."""
+    import threading
+
+    from raner_pool.backends import load_runtime
+    from raner_pool.choices import runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 3)
+    monkeypatch.setattr(runtime, "torch_threads", lambda: 1)
+    backend = load_runtime(tiny_model_dir, "modelscope")
+    packed = backend.emissions_packed
+    batch_sizes: list[int] = []
+    callers: set[int] = set()
+
+    def recorded(token_ids, lengths):  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(lengths))
+        callers.add(threading.get_ident())
+        return packed(token_ids, lengths)
+
+    monkeypatch.setattr(backend, "emissions_packed", recorded)
+    answers, seconds = runtime._measure(backend, list(PROBE_TEXTS))
+    assert len(answers) == len(PROBE_TEXTS) and seconds > 0
+    assert batch_sizes[0] == len(PROBE_TEXTS), "the answers compared with the reference come from one batch"
+    assert set(batch_sizes[1:]) == {runtime.SERVED_BATCH}
+    assert len(callers - {threading.get_ident()}) == 3

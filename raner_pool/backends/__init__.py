@@ -12,7 +12,7 @@ from raner_pool.backends.base import Backend
 from raner_pool.errors import RaNERError
 from raner_pool.precision import check_dtype
 
-RUNTIMES = ("modelscope", "transformers", "onnx", "onnx-int8")
+RUNTIMES = ("modelscope", "transformers", "onnx", "onnx-int8", "openvino")
 
 
 def load_runtime(model_dir: Path, runtime: str = "modelscope", device: str = "cpu", dtype: str = "float32") -> Backend:
@@ -28,6 +28,10 @@ def load_runtime(model_dir: Path, runtime: str = "modelscope", device: str = "cp
         from raner_pool.backends.onnx import OnnxBackend
 
         return OnnxBackend(model_dir, device, int8=runtime == "onnx-int8")
+    if runtime == "openvino":
+        from raner_pool.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(model_dir, device, dtype)
     from raner_pool.backends.modelscope import ModelScopeBackend
 
     return ModelScopeBackend(model_dir, device, dtype)

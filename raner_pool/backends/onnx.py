@@ -70,31 +70,42 @@ def quantize_int8(fp32: Path, int8: Path) -> None:
         os.replace(partial, int8)
 
 
-class OnnxBackend:
-    """A ModelScope RaNER dir served by ONNX Runtime, fp32 or dynamic INT8."""
+class ExportedGraph:
+    """A ModelScope RaNER dir as its exported ONNX graph: the tokenizer, labels and CRF read from the dir, the
+    encoder + emissions exported once per weights' hash. The base of the runtimes that execute that graph."""
 
     packs = False
 
-    def __init__(self, model_dir: Path, device: str = "cpu", int8: bool = False) -> None:
-        import onnxruntime
-
+    def __init__(self, model_dir: Path, kind: str) -> None:
         source = ModelScopeBackend(model_dir, "cpu", fused=False)
-        self.kind = "onnx-int8" if int8 else "onnx"
+        self.kind = kind
         self.model_dir = model_dir
         self.labels = source.labels
         self.tokenizer = source.tokenizer
         self.max_positions = source.max_positions
         self.crf = source.crf
-        folder = onnx_cache_dir() / model_version(model_dir)
-        fp32 = folder / "emissions.onnx"
-        if not fp32.is_file():
-            export_onnx(source.model, fp32)
-        path = fp32
+        self.graph_dir = onnx_cache_dir() / model_version(model_dir)
+        self.fp32_graph = self.graph_dir / "emissions.onnx"
+        if not self.fp32_graph.is_file():
+            export_onnx(source.model, self.fp32_graph)
+        # the torch weights are not kept: the graph has them
+
+    def emissions_packed(self, token_ids: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        raise NotImplementedError(f"the exported graph takes padded rows only ({type(self).__name__}.packs is False)")
+
+
+class OnnxBackend(ExportedGraph):
+    """A ModelScope RaNER dir served by ONNX Runtime, fp32 or dynamic INT8."""
+
+    def __init__(self, model_dir: Path, device: str = "cpu", int8: bool = False) -> None:
+        import onnxruntime
+
+        super().__init__(model_dir, "onnx-int8" if int8 else "onnx")
+        path = self.fp32_graph
         if int8:
-            path = folder / "emissions.int8.onnx"
+            path = self.graph_dir / "emissions.int8.onnx"
             if not path.is_file():
-                quantize_int8(fp32, path)
-        del source  # the torch weights are not needed once the graph exists
+                quantize_int8(self.fp32_graph, path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -105,6 +116,3 @@ class OnnxBackend:
         outputs = self.session.run(["emissions"], {"input_ids": input_ids, "attention_mask": attention_mask})
         result: np.ndarray = np.asarray(outputs[0], dtype=np.float32)
         return result
-
-    def emissions_packed(self, token_ids: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
-        raise NotImplementedError("the exported graph takes padded rows only (OnnxBackend.packs is False)")

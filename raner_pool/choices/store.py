@@ -27,11 +27,12 @@ from raner_pool.threads import available_cores
 
 log = logging.getLogger(__name__)
 
-STORE_FORMAT = 3
+STORE_FORMAT = 4
 """Bumped when what a stored choice means changes: older files are then simply not found (2: torch backends
 fuse their linear layers, so timings of unfused ones no longer say how fast they serve; 3: they run a batch's
-texts together unpadded, faster again)."""
-LIBRARIES = ("raner-pool", "torch", "onnxruntime", "transformers", "modelscope", "numpy")
+texts together unpadded, faster again; 4: OpenVINO is a candidate, and candidates are timed by callers at once,
+as a pool's instances serve)."""
+LIBRARIES = ("raner-pool", "torch", "onnxruntime", "openvino", "transformers", "modelscope", "numpy")
 
 
 @cache
