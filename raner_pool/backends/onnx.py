@@ -18,6 +18,7 @@ import torch
 from raner_pool.backends.modelscope import ModelScopeBackend
 from raner_pool.cache import model_version
 from raner_pool.hub import cache_root
+from raner_pool.threads import torch_threads
 
 OPSET = 17
 
@@ -107,7 +108,7 @@ class OnnxBackend(ExportedGraph):
             if not path.is_file():
                 quantize_int8(self.fp32_graph, path)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = torch_threads()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
         self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
