@@ -119,6 +119,14 @@ def test_auto_with_a_pinned_number_format_chooses_among_runtimes_of_it(tiny_mode
             RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto", dtype="bfloat16")
 
 
+def three_instances_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timings run on 3 callers at once: 3 cores, 1 thread per pass."""
+    from raner_pool.choices import batch_budget
+
+    monkeypatch.setattr(batch_budget, "available_cores", lambda: 3)
+    monkeypatch.setattr(batch_budget, "torch_threads", lambda: 1)
+
+
 def test_candidates_are_timed_by_as_many_callers_at_once_as_instances_fit(tiny_model_dir: Path,
                                                                           monkeypatch: pytest.MonkeyPatch):
     """A runtime that serializes callers (the GIL, one shared stream) must show it in its timing, as under load."""
@@ -127,8 +135,7 @@ def test_candidates_are_timed_by_as_many_callers_at_once_as_instances_fit(tiny_m
     from raner_pool.backends import load_runtime
     from raner_pool.choices import runtime
 
-    monkeypatch.setattr(runtime, "available_cores", lambda: 3)
-    monkeypatch.setattr(runtime, "torch_threads", lambda: 1)
+    three_instances_fit(monkeypatch)
     backend = load_runtime(tiny_model_dir, "modelscope")
     packed = backend.emissions_packed
     batch_sizes: list[int] = []
@@ -145,3 +152,26 @@ def test_candidates_are_timed_by_as_many_callers_at_once_as_instances_fit(tiny_m
     assert batch_sizes[0] == len(PROBE_TEXTS), "the answers compared with the reference come from one batch"
     assert set(batch_sizes[1:]) == {runtime.SERVED_BATCH}
     assert len(callers - {threading.get_ident()}) == 3
+
+
+def test_the_batch_budget_is_timed_by_as_many_callers_at_once_as_instances_fit(tiny_model_dir: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    """Two instances sharing the GIL pay a pass's Python more dearly than one alone: the budget is timed under that."""
+    import threading
+
+    from raner_pool.backends import load_runtime
+
+    three_instances_fit(monkeypatch)
+    backend = load_runtime(tiny_model_dir, "modelscope")
+    packed = backend.emissions_packed
+    callers_per_size: dict[int, set[int]] = {}
+
+    def recorded(token_ids, lengths):  # type: ignore[no-untyped-def]
+        callers_per_size.setdefault(len(lengths), set()).add(threading.get_ident())
+        return packed(token_ids, lengths)
+
+    monkeypatch.setattr(backend, "emissions_packed", recorded)
+    budget = tune_batch_budget(NEREngine(backend), max_latency_factor=4.0)
+    timed_sizes = [t.size for t in budget.timings]
+    assert all(len(callers_per_size[size] - {threading.get_ident()}) == 3 for size in timed_sizes)
+    assert "on 3 instances at once" in budget.reason

@@ -3,20 +3,25 @@
 Batching pays differently for every model and CPU: a 4 x 256 encoder gains from batches of dozens, a 12 x 768
 one loses beyond a few (its activations leave the cache). So instead of fixed budgets, `tune_batch_budget`
 times batches of a sentence-sized text at growing sizes and keeps the size that serves most texts per second
-while a batch takes at most `max_latency_factor` x a single call.
+while a batch takes at most `max_latency_factor` x a single call. It times them as a pool serves them, every
+instance that fits on the cores running at once (`ServedCallers`): what one pass costs in Python weighs more
+when two instances share the GIL, and larger batches pay it less often.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from raner_pool.engine import NEREngine
+from raner_pool.threads import available_cores, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,8 @@ NEAR_BEST = 0.97
 
 @dataclass(frozen=True)
 class BatchTiming:
-    """One timed batch size: its fastest forward, and the texts per second that gives."""
+    """One timed batch size: its fastest forward (with the other instances running theirs), and the texts per
+    second that gives one instance."""
 
     size: int
     seconds: float
@@ -102,24 +108,54 @@ def best_time(run: Callable[[], object], budget_s: float = TIME_PER_SHAPE_S, at_
     return fastest
 
 
+class ServedCallers:
+    """As many threads as a pool's instances fit on the cores (each on this process's threads per pass), each
+    running the same work, all started together: a time taken through them includes what instances cost one
+    another under load (the GIL, shared cores) and what one instance alone would not show."""
+
+    def __init__(self) -> None:
+        self.count = max(1, available_cores() // torch_threads())
+        self._threads = ThreadPoolExecutor(self.count)
+
+    def run(self, work: Callable[[], object]) -> None:
+        """`work` on every caller at once; returns when all are done, raising what any raised."""
+        start_together = threading.Barrier(self.count)
+
+        def started() -> None:
+            start_together.wait()
+            work()
+
+        for future in [self._threads.submit(started) for _ in range(self.count)]:
+            future.result()
+
+    def __enter__(self) -> ServedCallers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._threads.shutdown()
+
+
 def tune_batch_budget(engine: NEREngine, max_latency_factor: float = 4.0, max_calls: int = 64) -> BatchBudget:
-    """Time batches of 1, 2, 4, ... sentence-sized texts and keep the size that serves the most texts per second
-    while one batch takes at most `max_latency_factor` x a single text (the climb stops at the first size that
-    breaks the bound); of sizes within 3% of the best, the smallest."""
+    """Time batches of 1, 2, 4, ... sentence-sized texts, on every caller of `ServedCallers` at once, and keep the
+    size that serves the most texts per second while one batch takes at most `max_latency_factor` x a single text
+    (the climb stops at the first size that breaks the bound); of sizes within 3% of the best, the smallest."""
     timed_at = time.time()
     text = (TUNING_TEXT * 4)[: TUNING_TEXT_TOKENS - 2]
     engine.predict_batch([text] * 2)  # first-call costs (allocations, kernel choice) are not the model's speed
     timings: list[BatchTiming] = []
-    for size in (s for s in BATCH_LADDER if s <= max_calls):
-        timing = BatchTiming(size, best_time(lambda: engine.predict_batch([text] * size)))  # noqa: B023
-        timings.append(timing)
-        if timing.seconds > max_latency_factor * timings[0].seconds:
-            break
+    with ServedCallers() as callers:
+        for size in (s for s in BATCH_LADDER if s <= max_calls):
+            batch = [text] * size
+            timing = BatchTiming(size, best_time(lambda: callers.run(lambda: engine.predict_batch(batch))))  # noqa: B023
+            timings.append(timing)
+            if timing.seconds > max_latency_factor * timings[0].seconds:
+                break
     best = max((t for t in timings if t.seconds <= max_latency_factor * timings[0].seconds),
                key=lambda t: t.texts_per_s)
     chosen = min((t for t in timings if t.size <= best.size and t.texts_per_s >= NEAR_BEST * best.texts_per_s),
                  key=lambda t: t.size)
-    reason = (f"{chosen.size} texts per batch served {chosen.texts_per_s:.0f} texts/s "
-              f"({chosen.texts_per_s / timings[0].texts_per_s:.2f}x one at a time) within "
+    instances = f"{callers.count} instance{'s' if callers.count > 1 else ''}"
+    reason = (f"{chosen.size} texts per batch served {chosen.texts_per_s * callers.count:.0f} texts/s on {instances} "
+              f"at once ({chosen.texts_per_s / timings[0].texts_per_s:.2f}x one at a time) within "
               f"{max_latency_factor:g}x a single call's {timings[0].seconds * 1000:.1f} ms")
     return BatchBudget(chosen.size, chosen.size * TUNING_TEXT_TOKENS, tuple(timings), reason, timed_at)

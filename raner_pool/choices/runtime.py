@@ -10,19 +10,16 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from raner_pool.backends import Backend, load_runtime
-from raner_pool.choices.batch_budget import best_time, timed_label
+from raner_pool.choices.batch_budget import ServedCallers, best_time, timed_label
 from raner_pool.engine import NEREngine
 from raner_pool.entities import Entity
 from raner_pool.errors import RaNERError
-from raner_pool.threads import available_cores, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -185,18 +182,10 @@ def _measure(backend: Backend, texts: list[str]) -> tuple[list[list[Entity]], fl
     engine = NEREngine(backend)
     answers = engine.predict_batch(texts)
     batches = [texts[i:i + SERVED_BATCH] for i in range(0, len(texts), SERVED_BATCH)]
-    callers = max(1, available_cores() // torch_threads())
-
-    start_together = threading.Barrier(callers)  # and so on threads of their own, all `callers` of them
 
     def serve_all() -> None:
-        start_together.wait()
         for batch in batches:
             engine.predict_batch(batch)
 
-    with ThreadPoolExecutor(callers) as pool:
-        def run_callers() -> None:
-            for future in [pool.submit(serve_all) for _ in range(callers)]:
-                future.result()
-
-        return answers, best_time(run_callers) / callers
+    with ServedCallers() as callers:
+        return answers, best_time(lambda: callers.run(serve_all)) / callers.count
