@@ -3,7 +3,7 @@ micro-batching, in every backend and number format, at 1, 4, 16 and 64 concurren
 this machine's ceiling for its number format (bench/ceiling.py) and of the bare encoder in that format
 (bench/bare.py), both measured at the start of the same run.
 
-    python bench/run.py [--model default | --base-shape] [--seconds 4] [--out artifacts/bench]
+    python bench/run.py [--model default | --base-shape] [--seconds 4] [--rounds 1] [--out artifacts/bench]
 
 Prints first what this CPU gets per format (its flags, the GEMM ceiling, the bare encoder and the pool served at
 16 callers, side by side), then a Markdown table (absolute figures, ratios against the baseline, encoder GFLOP/s
@@ -172,7 +172,10 @@ def served_modes(model_dir: Path, pool_size: int) -> list[Mode]:
     return modes
 
 
-def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int, out: Path) -> list[Result]:
+def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int, out: Path,
+        rounds: int = 1) -> list[Result]:
+    """Every mode at every callers level, `rounds` times over, the modes taking turns in each round; each figure
+    is the median round's, so that what else the machine did in one window does not decide a ratio."""
     model_dir = resolve_model_dir(model)
     texts = [s.text for s in load_msra("test", 2000)]
     tokenizer = load_backend(model_dir).tokenizer
@@ -180,26 +183,32 @@ def run(model: str, seconds: float, callers_list: Sequence[int], pool_size: int,
     ceilings = measure_ceilings()
     bare, bare_left_out = measure_bare(model_dir, seconds)
     flops_per_token = encoder_flops_per_token(model_dir)
-    results: list[Result] = []
     refused: list[str] = []
-    modes = served_modes(model_dir, pool_size)
-    for mode in modes:
-        try:
-            predict, close = mode.build()
-        except RaNERError as error:  # bfloat16 on a CPU without it
-            refused.append(f"{mode.name}: refused at construction: {error}")
-            print(f"  {refused[-1]}", flush=True)
-            continue
-        try:
+    served: list[tuple[Mode, Predict, Callable[[], None]]] = []
+    try:
+        for mode in served_modes(model_dir, pool_size):
+            try:
+                predict, close = mode.build()
+            except RaNERError as error:  # bfloat16 on a CPU without it
+                refused.append(f"{mode.name}: refused at construction: {error}")
+                print(f"  {refused[-1]}", flush=True)
+                continue
+            served.append((mode, predict, close))
             predict(texts[0])
-            for callers in callers_list:
-                result = drive(mode.name, predict, texts, callers, seconds, tokens)
-                result.number_format, result.note = mode.number_format, "; ".join(mode.notes)
-                result.runtime = mode.runtime
-                results.append(result)
-                print(f"  {mode.name:<44} {callers:>3} callers: {results[-1].rps:8.1f} req/s", flush=True)
-        finally:
+        timed: dict[tuple[str, int], list[Result]] = {}
+        for round_number in range(1, rounds + 1):
+            for mode, predict, _ in served:
+                for callers in callers_list:
+                    result = drive(mode.name, predict, texts, callers, seconds, tokens)
+                    result.number_format, result.note = mode.number_format, "; ".join(mode.notes)
+                    result.runtime = mode.runtime
+                    timed.setdefault((mode.name, callers), []).append(result)
+                    print(f"  round {round_number}: {mode.name:<44} {callers:>3} callers: {result.rps:8.1f} req/s",
+                          flush=True)
+    finally:
+        for _, _, close in served:
             close()
+    results = [sorted(runs, key=lambda r: r.rps)[len(runs) // 2] for runs in timed.values()]
     ceilings = highest(ceilings, measure_ceilings())  # again at the end: the higher of the two is the ceiling
     levels = {r.callers for r in results}
     per_format = this_cpu(results, ceilings, bare, bare_left_out, flops_per_token,
@@ -345,6 +354,8 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--seconds", type=float, default=4.0, help="per mode and concurrency level")
     parser.add_argument("--callers", default="1,4,16,64")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every mode this many times, taking turns, and report the median round")
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench"))
     parser.add_argument("--base-shape", action="store_true",
@@ -352,10 +363,10 @@ def main() -> None:
     args = parser.parse_args()
     callers = [int(c) for c in args.callers.split(",")]
     if not args.base_shape:
-        run(args.model, args.seconds, callers, args.pool_size, args.out)
+        run(args.model, args.seconds, callers, args.pool_size, args.out, args.rounds)
         return
     with tempfile.TemporaryDirectory() as scratch:
-        run(str(base_shape_model(Path(scratch))), args.seconds, callers, args.pool_size, args.out)
+        run(str(base_shape_model(Path(scratch))), args.seconds, callers, args.pool_size, args.out, args.rounds)
 
 
 def base_shape_model(folder: Path) -> Path:

@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_bench_harness_writes_table_csv_and_chart(tiny_model_dir: Path, tmp_path: Path):
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--model", str(tiny_model_dir), "--seconds", "0.3",
-               "--callers", "1,4", "--out", str(tmp_path)]
+               "--callers", "1,4", "--rounds", "2", "--out", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.count("round 2: ") == result.stdout.count("round 1: ") > 0, "every mode, turn by turn"
     rows = list(csv.DictReader((tmp_path / "bench.csv").read_text(encoding="utf-8").splitlines()))
     modes = {row["mode"] for row in rows}
     table = (tmp_path / "bench.md").read_text(encoding="utf-8")
