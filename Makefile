@@ -94,8 +94,8 @@ lint: $(STAMP)
 # Throughput and latency side by side (ratios against the seed-style baseline in the same run), and what ONNX and
 # INT8 cost in F1. Tables print; CSV and PNG land in artifacts/.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py --out artifacts/bench/default
-	$(BIN)/python bench/run.py --base-shape --seconds 3 --out artifacts/bench/base-shape
+	$(BIN)/python bench/run.py --rounds 3 --out artifacts/bench/default
+	$(BIN)/python bench/run.py --base-shape --seconds 3 --rounds 3 --out artifacts/bench/base-shape
 	$(BIN)/python bench/over_http.py
 	$(BIN)/python bench/http_path.py
 	$(BIN)/python bench/quality.py
