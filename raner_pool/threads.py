@@ -53,6 +53,11 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def concurrent_passes() -> int:
+    """Forward passes that run side by side on the cores at today's threads per pass: a pool's instances at once."""
+    return max(1, available_cores() // torch_threads())
+
+
 def pool_opened(instances: int, explicit: int | None) -> int:
     """Account for a new pool's instances and size the threads for all open pools; returns the threads now used."""
     global _instances

@@ -120,11 +120,10 @@ def test_auto_with_a_pinned_number_format_chooses_among_runtimes_of_it(tiny_mode
 
 
 def three_instances_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Timings run on 3 callers at once: 3 cores, 1 thread per pass."""
+    """Timings run on 3 callers at once, as on 3 cores at 1 thread per pass."""
     from raner_pool.choices import batch_budget
 
-    monkeypatch.setattr(batch_budget, "available_cores", lambda: 3)
-    monkeypatch.setattr(batch_budget, "torch_threads", lambda: 1)
+    monkeypatch.setattr(batch_budget, "concurrent_passes", lambda: 3)
 
 
 def test_candidates_are_timed_by_as_many_callers_at_once_as_instances_fit(tiny_model_dir: Path,

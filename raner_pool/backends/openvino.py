@@ -17,7 +17,7 @@ import numpy as np
 from raner_pool.backends.onnx import ExportedGraph
 from raner_pool.errors import RaNERError
 from raner_pool.hub import cache_root
-from raner_pool.threads import available_cores, torch_threads
+from raner_pool.threads import concurrent_passes, torch_threads
 
 PRECISION_HINTS = {"float32": "f32", "bfloat16": "bf16"}
 
@@ -39,7 +39,7 @@ class OpenVinoBackend(ExportedGraph):
     def _compile(self) -> None:
         """Compile the graph for this process: the streams as raner_pool.threads sized the pool's instances."""
         threads = torch_threads()
-        streams = max(1, available_cores() // threads)
+        streams = concurrent_passes()
         self.compiled = _core().compile_model(str(self.fp32_graph), "CPU", {
             "CACHE_DIR": str(cache_root() / "openvino"),  # a recompile (after a fork, or a restart) is a load
             "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.dtype],

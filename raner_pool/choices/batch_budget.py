@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from raner_pool.engine import NEREngine
-from raner_pool.threads import available_cores, torch_threads
+from raner_pool.threads import concurrent_passes
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class ServedCallers:
     another under load (the GIL, shared cores) and what one instance alone would not show."""
 
     def __init__(self) -> None:
-        self.count = max(1, available_cores() // torch_threads())
+        self.count = concurrent_passes()
         self._threads = ThreadPoolExecutor(self.count)
 
     def run(self, work: Callable[[], object]) -> None:
