@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from raner_pool import BatchingConfig, RaNERError, RaNERModelPool
-from raner_pool.choices.batch_budget import BATCH_LADDER, TUNING_TEXT_TOKENS, tune_batch_budget
+from raner_pool.choices.batch_budget import BATCH_LADDER, TUNING_TEXT_TOKENS, fastest_in_turns, tune_batch_budget
 from raner_pool.choices.runtime import PROBE_TEXTS, agreement
 from raner_pool.engine import EngineConfig, NEREngine
 from raner_pool.entities import Entity
@@ -32,6 +32,26 @@ def test_tuned_budget_is_the_fastest_size_within_the_latency_bound(tiny_pool: Ra
     assert chosen.texts_per_s >= 0.97 * max(t.texts_per_s for t in within_bound)
     assert budget.max_batch_tokens == budget.max_batch_calls * TUNING_TEXT_TOKENS
     assert f"{budget.max_batch_calls} texts per batch" in budget.reason
+
+
+def test_batch_sizes_are_timed_in_turns_the_same_number_of_times_each():
+    """The least of more tries comes out lower: a size timed alone for a fixed time would be favoured the faster it
+    runs. In turns, every size gets as many tries, and a stall of the machine falls on all of them alike."""
+    import time
+
+    order: list[int] = []
+
+    def run(size: int):  # type: ignore[no-untyped-def]
+        def timed() -> None:
+            order.append(size)
+            time.sleep(0.001 * size)
+        return timed
+
+    fastest = fastest_in_turns({size: run(size) for size in (1, 2, 4)}, turns=3, budget_s=0.05)
+    rounds = len(order) // 3
+    assert rounds >= 3 and order == [1, 2, 4] * rounds
+    assert list(fastest) == [1, 2, 4] and all(fastest[size] >= 0.001 * size for size in fastest)
+    assert fastest[1] < fastest[4]
 
 
 def test_a_batching_pool_times_its_budget_at_warm_up_and_cuts_forward_passes_to_it(tiny_model_dir: Path):
