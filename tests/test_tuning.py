@@ -130,6 +130,35 @@ def test_auto_serves_the_fastest_candidate_that_agrees_and_says_why(tiny_model_d
         named.close()
 
 
+def test_the_two_fastest_come_close_and_are_timed_again_in_turns(tiny_model_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    """One timing each is a coin toss between two runtimes within 10% of each other: the run-off decides, and the
+    speeds it measured are the ones the choice reports."""
+    from raner_pool.choices import runtime
+
+    monkeypatch.setenv("RANER_POOL_CACHE", str(tmp_path))
+    monkeypatch.setattr(runtime, "RUNOFF_WITHIN", 0.0)  # whatever the first timings, the two fastest run off
+    timed_again: list[list[int]] = []
+
+    def runner_up_wins(runs, turns=3, budget_s=1.0):  # type: ignore[no-untyped-def]
+        timed_again.append(list(runs))
+        first, second = runs
+        for run in runs.values():
+            run()  # the real served run of each contender
+        return {first: 2.0, second: 1.0}
+
+    monkeypatch.setattr(runtime, "fastest_in_turns", runner_up_wins)
+    with RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto", retune=True) as pool:
+        choice = pool.backend_choice
+    assert choice is not None and len(timed_again) == 1
+    first, second = (choice.candidates[i] for i in timed_again[0])
+    assert (first.texts_per_s or 0) < (second.texts_per_s or 0)
+    assert (choice.backend, choice.dtype) == (second.backend, second.dtype)
+    assert pool.backend.kind == second.backend and second.refused is None and first.refused is None
+    assert f"{first.name} (" in choice.reason and "timed again in turns" in choice.reason
+    assert choice.reason.startswith(f"{second.name}: fastest of")
+
+
 def test_auto_with_a_pinned_number_format_chooses_among_runtimes_of_it(tiny_model_dir: Path):
     if cpu_flags() & set(BF16_CPU_FLAGS):
         with RaNERModelPool(tiny_model_dir, pool_size=1, backend="auto", dtype="bfloat16") as pool:

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,7 +112,7 @@ def best_time(run: Callable[[], object], budget_s: float = TIME_PER_SHAPE_S, at_
     return fastest
 
 
-def fastest_in_turns(runs: dict[int, Callable[[], object]], turns: int = TURNS,
+def fastest_in_turns(runs: Mapping[int, Callable[[], object]], turns: int = TURNS,
                      budget_s: float = TIME_FOR_TURNS_S) -> dict[int, float]:
     """The fastest time (seconds) of each of `runs`, timed in turns, one run of each per round, for at least `turns`
     rounds and `budget_s`. Every run gets the same number of tries, so the minimum favours none: a run timed
