@@ -34,9 +34,9 @@ def test_tuned_budget_is_the_fastest_size_within_the_latency_bound(tiny_pool: Ra
     assert f"{budget.max_batch_calls} texts per batch" in budget.reason
 
 
-def test_batch_sizes_are_timed_in_turns_the_same_number_of_times_each():
-    """The least of more tries comes out lower: a size timed alone for a fixed time would be favoured the faster it
-    runs. In turns, every size gets as many tries, and a stall of the machine falls on all of them alike."""
+def test_runs_timed_in_turns_get_the_same_number_of_tries_each():
+    """The least of more tries comes out lower: a run timed alone for a fixed time would be favoured the faster it
+    is. In turns (auto's run-off), every run gets as many tries, and a stall of the machine falls on all alike."""
     import time
 
     order: list[int] = []
