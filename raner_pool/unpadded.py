@@ -4,7 +4,7 @@ layer, layer norm and GELU, and taken one by one inside attention, where each at
 Padded to its longest text, a batch of 4 MSRA sentences computes 24% more tokens than it has (packed into rows of
 the longest text's width, as many: short texts rarely fit beside the longest), and attention over padded texts
 with a mask takes twice as long as text by text. Here the linear layers, 86-94% of a pass, cost what the batch's
-tokens cost, nothing more.
+tokens cost, rounded up to a multiple of TOKEN_QUANTUM (which bounds the shapes oneDNN builds and keeps).
 
 For inference only, on the encoder's own modules (fused or not: raner_pool.onednn), and only where it is the BERT
 that `supports` recognises; any other encoder is padded.
@@ -42,6 +42,11 @@ def supports(encoder: torch.nn.Module) -> bool:
     return True
 
 
+TOKEN_QUANTUM = 16
+"""A batch's tokens are run as a multiple of this: every new token count is a new shape for each linear layer,
+and oneDNN keeps what it builds for each shape (its primitive cache), so unbounded counts grow the heap."""
+
+
 class UnpaddedBert:
     """Hidden states of texts run together: `token_ids` (tokens,) holds the texts one after the other, `lengths`
     their token counts; the result is (tokens, hidden), each token's state as the encoder gives it for its text."""
@@ -53,6 +58,11 @@ class UnpaddedBert:
 
     def __call__(self, token_ids: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
         lengths = list(lengths)
+        tokens = len(token_ids)
+        filler = -tokens % TOKEN_QUANTUM
+        if filler:  # a text of padding of its own, attending to itself; its states are dropped below
+            token_ids = torch.cat([token_ids, token_ids.new_zeros(filler)])
+            lengths.append(filler)
         positions = torch.cat([torch.arange(length, device=token_ids.device) for length in lengths])
         embeddings = self.encoder.embeddings(
             input_ids=token_ids[None], position_ids=positions[None], token_type_ids=torch.zeros_like(token_ids)[None])
@@ -61,7 +71,7 @@ class UnpaddedBert:
             context = self._attend(layer.attention.self, hidden, lengths)
             hidden = layer.attention.output(context, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
-        return hidden
+        return hidden[:tokens]
 
     @staticmethod
     def _attend(attention: Any, hidden: torch.Tensor, lengths: list[int]) -> torch.Tensor:

@@ -5,7 +5,8 @@ one loses beyond a few (its activations leave the cache). So instead of fixed bu
 times batches of a sentence-sized text at growing sizes and keeps the size that serves most texts per second
 while a batch takes at most `max_latency_factor` x a single call. It times them as a pool serves them, every
 instance that fits on the cores running at once (`ServedCallers`): what one pass costs in Python weighs more
-when two instances share the GIL, and larger batches pay it less often.
+when two instances share the GIL, and larger batches pay it less often. The sizes are timed in turns, the same
+number of times each (`fastest_in_turns`), so neither a passing stall nor a count of tries favours one.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def fastest_in_turns(runs: Mapping[int, Callable[[], object]], turns: int = TURN
     """The fastest time (seconds) of each of `runs`, timed in turns, one run of each per round, for at least `turns`
     rounds and `budget_s`. Every run gets the same number of tries, so the minimum favours none: a run timed
     alone for a fixed time gets more tries the faster it is, and the least of more tries comes out lower. A stall of
-    the machine falls on one round of all of them. `backend="auto"` runs off its two closest candidates with it."""
+    the machine falls on one round of all of them."""
     fastest = dict.fromkeys(runs, float("inf"))
     began, rounds = time.perf_counter(), 0
     while rounds < turns or time.perf_counter() - began < budget_s:
@@ -157,24 +158,27 @@ class ServedCallers:
 
 def tune_batch_budget(engine: NEREngine, max_latency_factor: float = 4.0, max_calls: int = 64) -> BatchBudget:
     """Time batches of 1, 2, 4, ... sentence-sized texts, on every caller of `ServedCallers` at once, and keep the
-    size that serves the most texts per second while one batch takes at most `max_latency_factor` x a single text
-    (the climb stops at the first size that breaks the bound); of sizes within 3% of the best, the smallest.
-
-    Each size is timed alone (`best_time`), not in turns with the others (`fastest_in_turns`): timed in turns,
-    the default model's budget came out 8 rather than 2-4, and the PyTorch path's larger, more varied batches
-    filled oneDNN's primitive cache faster, which showed as RSS growing 1.15-1.20x across five reloads under load
-    (docs/explanation/cpus.md)."""
+    size that serves the most texts per second while one batch takes at most `max_latency_factor` x a single text;
+    of sizes within 3% of the best, the smallest. The climb up the ladder (two runs per size, the first warming
+    its shape) stops at the first size that breaks the bound; the sizes climbed are then timed in turns."""
     timed_at = time.time()
     text = (TUNING_TEXT * 4)[: TUNING_TEXT_TOKENS - 2]
     engine.predict_batch([text] * 2)  # first-call costs (allocations, kernel choice) are not the model's speed
-    timings: list[BatchTiming] = []
     with ServedCallers() as callers:
-        for size in (s for s in BATCH_LADDER if s <= max_calls):
+        def served(size: int) -> Callable[[], object]:
             batch = [text] * size
-            timing = BatchTiming(size, best_time(lambda: callers.run(lambda: engine.predict_batch(batch))))  # noqa: B023
-            timings.append(timing)
-            if timing.seconds > max_latency_factor * timings[0].seconds:
+            return lambda: callers.run(lambda: engine.predict_batch(batch))
+
+        climbed: dict[int, Callable[[], object]] = {}
+        single = 0.0
+        for size in (s for s in BATCH_LADDER if s <= max_calls):
+            climbed[size] = served(size)
+            seconds = best_time(climbed[size], budget_s=0.0)
+            single = single or seconds
+            if seconds > max_latency_factor * single:
                 break
+        fastest = fastest_in_turns(climbed)
+    timings = [BatchTiming(size, seconds) for size, seconds in fastest.items()]
     bound = max_latency_factor * timings[0].seconds
     best = max((t for t in timings if t.seconds <= bound), key=lambda t: t.texts_per_s)
     chosen = min((t for t in timings if t.size <= best.size and t.texts_per_s >= NEAR_BEST * best.texts_per_s),

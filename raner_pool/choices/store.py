@@ -31,7 +31,8 @@ STORE_FORMAT = 6
 """Bumped when what a stored choice means changes: older files are then simply not found (2: torch backends
 fuse their linear layers, so timings of unfused ones no longer say how fast they serve; 3: they run a batch's
 texts together unpadded, faster again; 4: OpenVINO is a candidate, and candidates are timed by callers at once,
-as a pool's instances serve; 5: batch budgets are timed so too; 6: auto's two closest candidates run off)."""
+as a pool's instances serve; 5: batch budgets are timed so too; 6: their sizes are timed in turns, and
+auto's two closest candidates run off)."""
 LIBRARIES = ("raner-pool", "torch", "onnxruntime", "openvino", "transformers", "modelscope", "numpy")
 
 
